@@ -1,0 +1,302 @@
+#!/usr/bin/env node
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Command, CommanderError } from 'commander';
+import { type AppConfig, loadConfig, readDotEnv } from './config.js';
+import { resolveKeyring } from './crypto/keyring.js';
+import { countByKey, rotateSecrets } from './crypto/rotate.js';
+import { generateMasterKeyEntry, type SecretBox } from './crypto/secret-box.js';
+import { runDoctor } from './doctor.js';
+import { AppError, isAppError } from './errors.js';
+import { JobQueue } from './jobs/queue.js';
+import { createLogger } from './logger.js';
+import { startService } from './main.js';
+import { createMetrics } from './metrics.js';
+import { type DatabaseHandle, openDatabase } from './storage/db.js';
+import { runMigrations } from './storage/migrate.js';
+import { createRepositories, type Repositories } from './storage/repositories/index.js';
+import { parseTenantRef, tenantRef } from './storage/repositories/tenants.js';
+
+export interface CliIo {
+  readonly env: Record<string, string | undefined>;
+  readonly out: (text: string) => void;
+  readonly err: (text: string) => void;
+}
+
+const ADMIN_ROLE = 'admin';
+const CLI_ACTOR = 'cli';
+
+/**
+ * Runs one `cloudpi` command and returns its exit code. Kept free of process.exit so tests can
+ * drive it in-process; the entry point at the bottom wires it to the real process.
+ */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  let exitCode = 0;
+  const program = new Command('cloudpi')
+    .description(
+      'CloudPi ChatOps: Slack and Microsoft Teams bot for CloudPi integrations and recommendations',
+    )
+    .exitOverride()
+    .configureOutput({ writeOut: io.out, writeErr: io.err })
+    .showHelpAfterError();
+
+  const config = () => loadConfig(readDotEnv(io.env));
+  const quietLogger = (cfg: AppConfig) =>
+    createLogger({ level: cfg.logLevel === 'info' ? 'warn' : cfg.logLevel, format: 'json' });
+
+  /** Opens the database (applying migrations) for one command and closes it afterwards. */
+  async function withStore<T>(
+    fn: (ctx: { repos: Repositories; handle: DatabaseHandle; box: SecretBox; cfg: AppConfig }) => Promise<T>,
+  ): Promise<T> {
+    const cfg = config();
+    const box = resolveKeyring(cfg, quietLogger(cfg));
+    const handle = await openDatabase(cfg.database, { maxConnections: 2 });
+    try {
+      await runMigrations(handle);
+      return await fn({ repos: createRepositories(handle.db, box), handle, box, cfg });
+    } finally {
+      await handle.close();
+    }
+  }
+
+  program
+    .command('serve')
+    .description('Start the service (HTTP server, job workers) until SIGTERM or SIGINT')
+    .action(async () => {
+      const service = await startService(config());
+      exitCode = await new Promise<number>((resolve) => {
+        let signals = 0;
+        const onSignal = (signal: NodeJS.Signals) => {
+          signals++;
+          if (signals > 1) {
+            service.logger.warn({ signal }, 'second signal: exiting at once');
+            process.exit(130);
+          }
+          service.logger.info({ signal }, 'signal received: draining (send it again to exit at once)');
+          service.close().then(
+            () => resolve(0),
+            (error: unknown) => {
+              service.logger.error({ err: error }, 'shutdown failed');
+              resolve(1);
+            },
+          );
+        };
+        process.on('SIGTERM', onSignal);
+        process.on('SIGINT', onSignal);
+      });
+    });
+
+  program
+    .command('migrate')
+    .description('Apply database migrations (tables and the job queue schema), then exit')
+    .action(async () => {
+      const cfg = config();
+      const logger = quietLogger(cfg);
+      const handle = await openDatabase(cfg.database, { maxConnections: 2 });
+      try {
+        await runMigrations(handle);
+        const queue = new JobQueue({ handle, logger, metrics: createMetrics({ defaultMetrics: false }) });
+        await queue.start();
+        await queue.stop(1_000);
+      } finally {
+        await handle.close();
+      }
+      io.out(
+        `Migrations applied (${cfg.database.kind === 'pglite' ? 'embedded database' : 'PostgreSQL'}).\n`,
+      );
+    });
+
+  program
+    .command('doctor')
+    .description('Check configuration, database, job queue and what Slack and Teams still need')
+    .action(async () => {
+      exitCode = await runDoctor(io);
+    });
+
+  const tenant = program
+    .command('tenant')
+    .description('Tenants: Slack workspaces, Teams tenants, email-only orgs');
+  tenant
+    .command('list')
+    .description('List tenants')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }) => {
+      await withStore(async ({ repos }) => {
+        const rows = await repos.tenants.list();
+        if (opts.json) {
+          io.out(`${JSON.stringify(rows.map((t) => ({ id: t.id, ref: tenantRef(t), name: t.name })))}\n`);
+          return;
+        }
+        if (rows.length === 0)
+          io.out('No tenants yet. Create one with: cloudpi tenant create slack:<team id>\n');
+        for (const t of rows) io.out(`${tenantRef(t)}\t${t.name}\t${t.id}\n`);
+      });
+    });
+  tenant
+    .command('create')
+    .description('Create a tenant (idempotent): slack:<team id>, teams:<tenant id> or email:<name>')
+    .argument('<ref>', 'tenant reference')
+    .option('--name <name>', 'display name', '')
+    .action(async (ref: string, opts: { name: string }) => {
+      const { platform, externalId } = parseTenantRef(ref);
+      await withStore(async ({ repos }) => {
+        const existing = await repos.tenants.findByExternalId(platform, externalId);
+        const row = await repos.tenants.ensure(platform, externalId, opts.name);
+        if (!existing)
+          await repos.audit.record(row.id, { actor: CLI_ACTOR, action: 'tenant.create', target: ref });
+        io.out(`${existing ? 'Tenant already exists' : 'Created tenant'} ${tenantRef(row)} (${row.id})\n`);
+      });
+    });
+
+  const apikey = program.command('apikey').description('Tenant API keys for the ingest API');
+  apikey
+    .command('create')
+    .description('Create an API key; it is shown once and stored only as a hash')
+    .requiredOption('--tenant <ref>', 'tenant reference, e.g. slack:T0123')
+    .option('--name <name>', 'what the key is for', '')
+    .option('--json', 'print {"key": ...} only')
+    .action(async (opts: { tenant: string; name: string; json?: boolean }) => {
+      await withStore(async ({ repos }) => {
+        const t = await repos.tenants.requireByRef(opts.tenant);
+        const created = await repos.apiKeys.create(t.id, opts.name);
+        await repos.audit.record(t.id, {
+          actor: CLI_ACTOR,
+          action: 'apikey.create',
+          target: created.prefix,
+          after: { id: created.id, name: opts.name },
+        });
+        if (opts.json)
+          io.out(`${JSON.stringify({ key: created.key, id: created.id, prefix: created.prefix })}\n`);
+        else
+          io.out(
+            `API key for ${opts.tenant} (id ${created.id}, prefix ${created.prefix}):\n\n  ${created.key}\n\nIt is shown only now; store it in your secret manager.\n`,
+          );
+      });
+    });
+  apikey
+    .command('revoke')
+    .description('Revoke an API key by id or prefix')
+    .argument('<key>', 'key id or 12-character prefix')
+    .requiredOption('--tenant <ref>', 'tenant reference')
+    .action(async (key: string, opts: { tenant: string }) => {
+      await withStore(async ({ repos }) => {
+        const t = await repos.tenants.requireByRef(opts.tenant);
+        if (!(await repos.apiKeys.revoke(t.id, key))) {
+          throw new AppError('NOT_FOUND', `No active API key ${key} in tenant ${opts.tenant}.`);
+        }
+        await repos.audit.record(t.id, { actor: CLI_ACTOR, action: 'apikey.revoke', target: key });
+        io.out(`Revoked API key ${key}.\n`);
+      });
+    });
+  apikey
+    .command('list')
+    .description("List a tenant's API keys (never the keys themselves)")
+    .requiredOption('--tenant <ref>', 'tenant reference')
+    .action(async (opts: { tenant: string }) => {
+      await withStore(async ({ repos }) => {
+        const t = await repos.tenants.requireByRef(opts.tenant);
+        for (const k of await repos.apiKeys.list(t.id)) {
+          io.out(`${k.prefix}\t${k.id}\t${k.name}\t${k.revokedAt ? 'revoked' : 'active'}\n`);
+        }
+      });
+    });
+
+  const admin = program.command('admin').description('CloudPi admins of a tenant (chat users)');
+  for (const action of ['grant', 'revoke'] as const) {
+    admin
+      .command(action)
+      .description(
+        action === 'grant'
+          ? 'Make a chat user an admin of the tenant'
+          : "Take a chat user's admin rights away",
+      )
+      .argument('<user>', 'slack:<user id> or teams:<Entra object id>')
+      .requiredOption('--tenant <ref>', 'tenant reference')
+      .action(async (user: string, opts: { tenant: string }) => {
+        const match = /^(slack|teams):([A-Za-z0-9._-]{1,128})$/.exec(user);
+        if (!match)
+          throw new AppError('VALIDATION', `"${user}" is not slack:<user id> or teams:<Entra object id>.`);
+        const platform = match[1] as 'slack' | 'teams';
+        await withStore(async ({ repos }) => {
+          const t = await repos.tenants.requireByRef(opts.tenant);
+          if (action === 'grant') {
+            await repos.identities.grantRole(t.id, platform, match[2]!, ADMIN_ROLE);
+          } else if (!(await repos.identities.revokeRole(t.id, platform, match[2]!, ADMIN_ROLE))) {
+            throw new AppError('NOT_FOUND', `${user} is not an admin of ${opts.tenant}.`);
+          }
+          await repos.audit.record(t.id, { actor: CLI_ACTOR, action: `admin.${action}`, target: user });
+          io.out(
+            action === 'grant'
+              ? `${user} is now an admin of ${opts.tenant}.\n`
+              : `${user} is no longer an admin of ${opts.tenant}.\n`,
+          );
+        });
+      });
+  }
+
+  const keys = program.command('keys').description('Master keys that encrypt secrets at rest');
+  keys
+    .command('generate')
+    .description('Print a new keyring entry to put first in CLOUDPI_MASTER_KEYS')
+    .option('--id <id>', 'key id (letters, digits, - and _)')
+    .action((opts: { id?: string }) => {
+      io.out(`${generateMasterKeyEntry(opts.id)}\n`);
+    });
+  keys
+    .command('rotate')
+    .description(
+      'Re-encrypt every stored secret with the first key of CLOUDPI_MASTER_KEYS (safe while the service runs)',
+    )
+    .action(async () => {
+      await withStore(async ({ handle, box }) => {
+        const report = await rotateSecrets(handle.db, box);
+        io.out(
+          `Re-encrypted ${report.rotated} secret(s) with key "${box.currentKeyId}"` +
+            `${report.skipped ? `; ${report.skipped} changed meanwhile and were left to their writer` : ''}.\n` +
+            `Secrets per key now: ${formatCounts(report.byKey)}\n`,
+        );
+      });
+    });
+  keys
+    .command('status')
+    .description('How many stored secrets each key protects')
+    .action(async () => {
+      await withStore(async ({ handle, box }) => {
+        io.out(
+          `Current key: ${box.currentKeyId}\nSecrets per key: ${formatCounts(await countByKey(handle.db))}\n`,
+        );
+      });
+    });
+
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return error.exitCode;
+    }
+    io.err(`${describeError(error)}\n`);
+    return 1;
+  }
+}
+
+function formatCounts(counts: Record<string, number>): string {
+  const entries = Object.entries(counts);
+  return entries.length === 0 ? 'none stored' : entries.map(([id, n]) => `${id}=${n}`).join(', ');
+}
+
+function describeError(error: unknown): string {
+  if (isAppError(error)) return `Error (${error.code}): ${error.message}`;
+  return `Error: ${(error as Error)?.message ?? String(error)}`;
+}
+
+// Entry point: run when executed directly (node dist/src/cli.js, or the `cloudpi` bin link).
+const invokedPath = process.argv[1] ? realpathSync(process.argv[1]) : '';
+if (invokedPath === fileURLToPath(import.meta.url)) {
+  const code = await runCli(process.argv.slice(2), {
+    env: process.env,
+    out: (text) => process.stdout.write(text),
+    err: (text) => process.stderr.write(text),
+  });
+  process.exitCode = code;
+}

@@ -1,0 +1,261 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseEnv } from 'node:util';
+import { z } from 'zod/v4';
+import { AppError, ErrorCode } from './errors.js';
+
+/**
+ * Every environment variable the service reads, with what it expects. The README's table is
+ * generated from the same words; keep them in step.
+ */
+export const ENV_DOCS: Record<string, string> = {
+  PORT: 'HTTP port to listen on (1-65535). Default 3978.',
+  HOST: 'Interface to bind. Default 0.0.0.0 (all IPv4 interfaces).',
+  DATABASE_URL:
+    'PostgreSQL connection string (postgres://user:pass@host:5432/db). Unset: the embedded PGlite database in CLOUDPI_DATA_DIR.',
+  CLOUDPI_DATA_DIR: 'Directory for the embedded database and the generated master key. Default ./.data.',
+  CLOUDPI_PUBLIC_URL:
+    'The https URL Slack, Teams and browsers reach this service at. Default http://localhost:$PORT.',
+  CLOUDPI_MASTER_KEYS:
+    'Keyring for secrets at rest: comma-separated <id>:<base64 32-byte key> entries, newest first. Required with DATABASE_URL.',
+  CLOUDPI_ADMINS:
+    'Bootstrap admins: comma-separated slack:<user id> and teams:<Entra object id> entries. Admins in every tenant of that platform.',
+  CLOUDPI_ALLOW_PRIVATE_NETWORKS:
+    'true lets admin-entered URLs reach private, loopback and link-local addresses (on-premises Jira, Azure DevOps Server). Default false.',
+  CLOUDPI_ALLOW_HTTP: 'true lets admin-entered URLs use plain http. Default false.',
+  CLOUDPI_API_RATE_LIMIT: 'Requests per minute allowed per API key. Default 600.',
+  CLOUDPI_METRICS_TOKEN: 'When set, GET /metrics requires Authorization: Bearer <token>.',
+  CLOUDPI_SHUTDOWN_TIMEOUT_MS:
+    'How long SIGTERM waits for in-flight requests and jobs before closing anyway. Default 25000.',
+  LOG_LEVEL: 'fatal, error, warn, info, debug, trace or silent. Default info.',
+  LOG_FORMAT: 'json or pretty. Default: pretty on a terminal, json otherwise.',
+};
+
+const booleanFlag = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .refine((v) => ['true', 'false', '1', '0', 'yes', 'no', ''].includes(v), {
+    message: 'expected true or false',
+  })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const integerIn = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, { message: `expected a whole number from ${min} to ${max}` })
+    .transform(Number)
+    .refine((n) => n >= min && n <= max, { message: `expected a whole number from ${min} to ${max}` });
+
+const postgresUrl = z
+  .string()
+  .trim()
+  .refine(
+    (v) => {
+      try {
+        const u = new URL(v);
+        return (u.protocol === 'postgres:' || u.protocol === 'postgresql:') && u.hostname !== '';
+      } catch {
+        return false;
+      }
+    },
+    { message: 'expected a postgres:// or postgresql:// URL with a host' },
+  );
+
+const httpUrl = z
+  .string()
+  .trim()
+  .refine(
+    (v) => {
+      try {
+        const u = new URL(v);
+        return u.protocol === 'http:' || u.protocol === 'https:';
+      } catch {
+        return false;
+      }
+    },
+    { message: 'expected an http:// or https:// URL' },
+  )
+  .transform((v) => v.replace(/\/+$/, ''));
+
+const MASTER_KEY_ENTRY = /^([A-Za-z0-9_-]{1,32}):([A-Za-z0-9+/=_-]+)$/;
+
+export interface MasterKey {
+  readonly id: string;
+  readonly key: Buffer;
+}
+
+/** Parses `id:base64,id:base64`; every key must be 32 bytes and ids unique. */
+export function parseMasterKeys(value: string): MasterKey[] {
+  const entries = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (entries.length === 0) throw new Error('expected at least one <id>:<base64 key> entry');
+  const seen = new Set<string>();
+  return entries.map((entry, index) => {
+    const match = MASTER_KEY_ENTRY.exec(entry);
+    if (!match) {
+      throw new Error(
+        `entry ${index + 1} is not <id>:<base64 key> (id: letters, digits, - and _, up to 32 characters)`,
+      );
+    }
+    const [, id, encoded] = match as unknown as [string, string, string];
+    const key = Buffer.from(encoded, encoded.includes('-') || encoded.includes('_') ? 'base64url' : 'base64');
+    if (key.length !== 32) {
+      throw new Error(
+        `key "${id}" decodes to ${key.length} bytes; AES-256 needs 32 (generate one with: cloudpi keys generate)`,
+      );
+    }
+    if (seen.has(id)) throw new Error(`key id "${id}" appears twice`);
+    seen.add(id);
+    return { id, key };
+  });
+}
+
+const ADMIN_ENTRY = /^(slack|teams):([A-Za-z0-9._-]{1,128})$/;
+
+export interface BootstrapAdmin {
+  readonly platform: 'slack' | 'teams';
+  readonly userId: string;
+}
+
+export function parseAdmins(value: string): BootstrapAdmin[] {
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((entry) => {
+      const match = ADMIN_ENTRY.exec(entry);
+      if (!match) throw new Error(`"${entry}" is not slack:<user id> or teams:<Entra object id>`);
+      return { platform: match[1] as 'slack' | 'teams', userId: match[2]! };
+    });
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const envSchema = z.object({
+  PORT: integerIn(1, 65535).default(3978),
+  HOST: z.string().trim().min(1).default('0.0.0.0'),
+  DATABASE_URL: postgresUrl.optional(),
+  CLOUDPI_DATA_DIR: z.string().trim().min(1).default('./.data'),
+  CLOUDPI_PUBLIC_URL: httpUrl.optional(),
+  CLOUDPI_MASTER_KEYS: z.string().optional(),
+  CLOUDPI_ADMINS: z.string().default(''),
+  CLOUDPI_ALLOW_PRIVATE_NETWORKS: booleanFlag.default(false),
+  CLOUDPI_ALLOW_HTTP: booleanFlag.default(false),
+  CLOUDPI_API_RATE_LIMIT: integerIn(1, 1_000_000).default(600),
+  CLOUDPI_METRICS_TOKEN: z.string().min(16, { message: 'expected at least 16 characters' }).optional(),
+  CLOUDPI_SHUTDOWN_TIMEOUT_MS: integerIn(0, 600_000).default(25_000),
+  LOG_LEVEL: z.enum(LOG_LEVELS, { message: `expected one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+  LOG_FORMAT: z.enum(['json', 'pretty'], { message: 'expected json or pretty' }).optional(),
+});
+
+export interface AppConfig {
+  readonly port: number;
+  readonly host: string;
+  readonly database:
+    | { readonly kind: 'pglite'; readonly dataDir: string }
+    | { readonly kind: 'postgres'; readonly url: string };
+  readonly dataDir: string;
+  readonly publicUrl: string;
+  /** Newest first. Undefined when not configured (embedded mode then generates one). */
+  readonly masterKeys: readonly MasterKey[] | undefined;
+  readonly admins: readonly BootstrapAdmin[];
+  readonly allowPrivateNetworks: boolean;
+  readonly allowHttp: boolean;
+  readonly apiRateLimitPerMinute: number;
+  readonly metricsToken: string | undefined;
+  readonly shutdownTimeoutMs: number;
+  readonly logLevel: (typeof LOG_LEVELS)[number];
+  readonly logFormat: 'json' | 'pretty' | undefined;
+}
+
+type Env = Record<string, string | undefined>;
+
+/**
+ * Reads `.env` in the working directory when present. Variables already in the environment win,
+ * so a deployment can override a checked-out file.
+ */
+export function readDotEnv(env: Env, file = path.resolve('.env')): Env {
+  if (!existsSync(file)) return env;
+  const parsed = parseEnv(readFileSync(file, 'utf8'));
+  return { ...parsed, ...env };
+}
+
+/** Empty strings count as unset, as most shells and .env files write "FOO=". */
+function withoutEmpty(env: Env): Env {
+  return Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v.trim() !== ''));
+}
+
+/**
+ * Parses the environment once, at start-up. A wrong value throws an AppError whose message names
+ * each variable, what it expects and what it got (secrets are not echoed).
+ */
+export function loadConfig(rawEnv: Env = process.env): AppConfig {
+  const env = withoutEmpty(rawEnv);
+  const result = envSchema.safeParse(env);
+  const problems: string[] = [];
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      const name = String(issue.path[0] ?? '?');
+      const problem = describeProblem(name, issue.message, env[name]);
+      if (!problems.includes(problem)) problems.push(problem);
+    }
+  }
+  let masterKeys: MasterKey[] | undefined;
+  if (env.CLOUDPI_MASTER_KEYS !== undefined) {
+    try {
+      masterKeys = parseMasterKeys(env.CLOUDPI_MASTER_KEYS);
+    } catch (error) {
+      problems.push(describeProblem('CLOUDPI_MASTER_KEYS', (error as Error).message, undefined));
+    }
+  }
+  let admins: BootstrapAdmin[] = [];
+  try {
+    admins = parseAdmins(env.CLOUDPI_ADMINS ?? '');
+  } catch (error) {
+    problems.push(describeProblem('CLOUDPI_ADMINS', (error as Error).message, undefined));
+  }
+  if (result.success && result.data.DATABASE_URL && env.CLOUDPI_MASTER_KEYS === undefined) {
+    problems.push(
+      'CLOUDPI_MASTER_KEYS: required when DATABASE_URL is set, so that secrets stored in PostgreSQL are encrypted with a key you keep (generate one with: cloudpi keys generate)',
+    );
+  }
+  if (problems.length > 0 || !result.success) {
+    throw new AppError(
+      ErrorCode.CONFIG_INVALID,
+      `Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+      { details: { problems } },
+    );
+  }
+  const data = result.data;
+  const dataDir = path.resolve(data.CLOUDPI_DATA_DIR);
+  return Object.freeze({
+    port: data.PORT,
+    host: data.HOST,
+    database: data.DATABASE_URL
+      ? Object.freeze({ kind: 'postgres' as const, url: data.DATABASE_URL })
+      : Object.freeze({ kind: 'pglite' as const, dataDir: path.join(dataDir, 'pglite') }),
+    dataDir,
+    publicUrl: data.CLOUDPI_PUBLIC_URL ?? `http://localhost:${data.PORT}`,
+    masterKeys: masterKeys ? Object.freeze(masterKeys) : undefined,
+    admins: Object.freeze(admins),
+    allowPrivateNetworks: data.CLOUDPI_ALLOW_PRIVATE_NETWORKS,
+    allowHttp: data.CLOUDPI_ALLOW_HTTP,
+    apiRateLimitPerMinute: data.CLOUDPI_API_RATE_LIMIT,
+    metricsToken: data.CLOUDPI_METRICS_TOKEN,
+    shutdownTimeoutMs: data.CLOUDPI_SHUTDOWN_TIMEOUT_MS,
+    logLevel: data.LOG_LEVEL,
+    logFormat: data.LOG_FORMAT,
+  });
+}
+
+const SECRET_VARIABLES = new Set(['CLOUDPI_MASTER_KEYS', 'CLOUDPI_METRICS_TOKEN', 'DATABASE_URL']);
+
+function describeProblem(name: string, expected: string, got: string | undefined): string {
+  if (got === undefined || SECRET_VARIABLES.has(name)) return `${name}: ${expected}`;
+  const shown = got.length > 60 ? `${got.slice(0, 57)}...` : got;
+  return `${name}: ${expected}, got "${shown}"`;
+}

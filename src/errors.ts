@@ -1,0 +1,67 @@
+/**
+ * One error class with stable string codes. Codes are part of the public contract (API bodies,
+ * CLI exit messages, logs); change a code only with a changelog entry.
+ */
+export const ErrorCode = {
+  CONFIG_INVALID: 'CONFIG_INVALID',
+  INTERNAL: 'INTERNAL',
+  NOT_FOUND: 'NOT_FOUND',
+  VALIDATION: 'VALIDATION',
+  CONFLICT: 'CONFLICT',
+  UNAUTHENTICATED: 'UNAUTHENTICATED',
+  FORBIDDEN: 'FORBIDDEN',
+  RATE_LIMITED: 'RATE_LIMITED',
+  PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  SECRET_KEY_UNKNOWN: 'SECRET_KEY_UNKNOWN',
+  SECRET_TAMPERED: 'SECRET_TAMPERED',
+  SECRET_MALFORMED: 'SECRET_MALFORMED',
+  DATABASE_LOCKED: 'DATABASE_LOCKED',
+  DATABASE_UNAVAILABLE: 'DATABASE_UNAVAILABLE',
+  SHUTTING_DOWN: 'SHUTTING_DOWN',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+const httpStatusByCode: Partial<Record<ErrorCode, number>> = {
+  CONFIG_INVALID: 500,
+  NOT_FOUND: 404,
+  VALIDATION: 400,
+  CONFLICT: 409,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  RATE_LIMITED: 429,
+  PAYLOAD_TOO_LARGE: 413,
+  DATABASE_UNAVAILABLE: 503,
+  SHUTTING_DOWN: 503,
+};
+
+export interface AppErrorOptions {
+  cause?: unknown;
+  /** Extra, non-secret detail safe to return to the caller (field errors, retry hints). */
+  details?: Record<string, unknown>;
+}
+
+export class AppError extends Error {
+  override readonly name = 'AppError';
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, options: AppErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.details = options.details;
+  }
+
+  get httpStatus(): number {
+    return httpStatusByCode[this.code] ?? 500;
+  }
+}
+
+export function isAppError(error: unknown): error is AppError {
+  return error instanceof AppError;
+}
+
+/** Wraps anything thrown at an edge into an AppError, keeping the original as `cause`. */
+export function asAppError(error: unknown): AppError {
+  if (isAppError(error)) return error;
+  return new AppError(ErrorCode.INTERNAL, 'An unexpected error occurred.', { cause: error });
+}

@@ -1,0 +1,143 @@
+import { timingSafeEqual } from 'node:crypto';
+import express, { type Express, type NextFunction, type Request, type Response, Router } from 'express';
+import { AppError, asAppError, ErrorCode } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import type { Repositories } from '../storage/repositories/index.js';
+import { tenantRef } from '../storage/repositories/tenants.js';
+import { apiKeyAuth } from './api-auth.js';
+
+export type ReadinessCheck = () => Promise<Record<string, 'ok' | string>>;
+
+export interface HttpAppOptions {
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly repositories: Repositories;
+  readonly readiness: ReadinessCheck;
+  readonly isDraining: () => boolean;
+  readonly apiRateLimitPerMinute: number;
+  readonly metricsToken?: string | undefined;
+  /** Mounted before the JSON API: chat platform endpoints that need the raw body. */
+  readonly mount?: (app: Express) => void;
+  readonly jsonLimit?: string;
+}
+
+/**
+ * The one Express app. Route order: health and metrics first (cheap, unauthenticated), platform
+ * endpoints (which parse their own bodies for signature checks), then the JSON API.
+ */
+export function createHttpApp(options: HttpAppOptions): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+  app.use(observe(options.metrics, options.logger));
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok', uptimeSeconds: Math.round(process.uptime()) });
+  });
+
+  app.get('/readyz', async (_req, res) => {
+    if (options.isDraining()) {
+      res.status(503).json({ status: 'draining', checks: {} });
+      return;
+    }
+    const checks = await options.readiness();
+    const ready = Object.values(checks).every((v) => v === 'ok');
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', checks });
+  });
+
+  app.get('/metrics', async (req, res) => {
+    if (options.metricsToken && !bearerMatches(req.get('authorization'), options.metricsToken)) {
+      throw new AppError(
+        ErrorCode.UNAUTHENTICATED,
+        'GET /metrics needs "Authorization: Bearer <CLOUDPI_METRICS_TOKEN>".',
+      );
+    }
+    res.type(options.metrics.registry.contentType).send(await options.metrics.registry.metrics());
+  });
+
+  options.mount?.(app);
+
+  const api = Router();
+  api.use(express.json({ limit: options.jsonLimit ?? '1mb', strict: true }));
+  api.use(
+    apiKeyAuth({
+      apiKeys: options.repositories.apiKeys,
+      tenants: options.repositories.tenants,
+      perMinute: options.apiRateLimitPerMinute,
+    }),
+  );
+  api.get('/tenant', (req, res) => {
+    const { tenant } = req.apiCaller!;
+    res.json({ id: tenant.id, ref: tenantRef(tenant), platform: tenant.platform, name: tenant.name });
+  });
+  app.use('/api/v1', api);
+
+  app.use((req, _res, next) => {
+    next(new AppError(ErrorCode.NOT_FOUND, `No route for ${req.method} ${req.path}.`));
+  });
+  app.use(errorHandler(options.logger));
+  return app;
+}
+
+function bearerMatches(header: string | undefined, expected: string): boolean {
+  const match = /^Bearer\s+(\S+)$/i.exec(header ?? '');
+  if (!match) return false;
+  const a = Buffer.from(match[1]!);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** Latency histogram by route template (never the raw path, which would explode cardinality). */
+function observe(metrics: Metrics, logger: Logger) {
+  return (req: Request, res: Response, next: NextFunction) => {
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const route = req.route?.path ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
+      metrics.httpRequestDuration.observe(
+        { method: req.method, route, status: String(res.statusCode) },
+        seconds,
+      );
+      logger.debug(
+        { method: req.method, route, status: res.statusCode, ms: Math.round(seconds * 1000) },
+        'request',
+      );
+    });
+    next();
+  };
+}
+
+/** Every error becomes `{ "error": { "code", "message" } }` with the matching status. */
+function errorHandler(logger: Logger) {
+  return (error: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const appError = fromBodyParser(error) ?? asAppError(error);
+    if (appError.code === ErrorCode.INTERNAL) logger.error({ err: error }, 'unhandled error in request');
+    if (res.headersSent) return;
+    res.status(appError.httpStatus).json({
+      error: {
+        code: appError.code,
+        message: appError.message,
+        ...(appError.details ? { details: appError.details } : {}),
+      },
+    });
+  };
+}
+
+function fromBodyParser(error: unknown): AppError | undefined {
+  const type = (error as { type?: string } | null)?.type;
+  if (type === 'entity.too.large') {
+    const limit = (error as { limit?: number }).limit;
+    return new AppError(
+      ErrorCode.PAYLOAD_TOO_LARGE,
+      `The request body is larger than the ${limit} byte limit.`,
+    );
+  }
+  if (type === 'entity.parse.failed') {
+    return new AppError(ErrorCode.VALIDATION, 'The request body is not valid JSON.');
+  }
+  if (type === 'encoding.unsupported' || type === 'charset.unsupported') {
+    return new AppError(ErrorCode.VALIDATION, 'The request body encoding is not supported; send UTF-8 JSON.');
+  }
+  return undefined;
+}

@@ -1,0 +1,231 @@
+import { sql } from 'drizzle-orm';
+import { fromDrizzle, fromPglite, PgBoss } from 'pg-boss';
+import type { z } from 'zod/v4';
+import { AppError, ErrorCode } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import type { Database, DatabaseHandle } from '../storage/db.js';
+
+/**
+ * A typed job: its queue name, the schema its payload must satisfy, and its retry policy.
+ * Retries back off exponentially (pg-boss: retryDelay * 2^n with jitter, capped); a job that
+ * fails its last retry is copied to `<name>.dead`, where the dead-letter handler records it.
+ */
+export interface JobDefinition<T> {
+  readonly name: string;
+  readonly schema: z.ZodType<T>;
+  readonly retryLimit: number;
+  readonly retryDelaySeconds: number;
+  readonly retryDelayMaxSeconds: number;
+  /** How long one attempt may run before pg-boss expires it and retries. */
+  readonly expireInSeconds: number;
+}
+
+export function defineJob<T>(
+  definition: Pick<JobDefinition<T>, 'name' | 'schema'> & Partial<JobDefinition<T>>,
+): JobDefinition<T> {
+  return {
+    retryLimit: 5,
+    retryDelaySeconds: 2,
+    retryDelayMaxSeconds: 300,
+    expireInSeconds: 120,
+    ...definition,
+  };
+}
+
+export function deadLetterQueueOf(name: string): string {
+  return `${name}.dead`;
+}
+
+export interface JobContext {
+  readonly id: string;
+  readonly attempt: number;
+  readonly signal: AbortSignal;
+}
+
+export type JobHandler<T> = (data: T, context: JobContext) => Promise<void>;
+
+export interface DeadLetter {
+  readonly queue: string;
+  readonly jobId: string;
+  readonly data: unknown;
+}
+
+export interface SendOptions {
+  /** Enqueue inside this transaction: the job exists only if the transaction commits. */
+  readonly tx?: Database;
+  readonly startAfterSeconds?: number;
+  /** pg-boss singleton key: at most one queued job per key. */
+  readonly singletonKey?: string;
+}
+
+export interface WorkOptions {
+  readonly concurrency?: number;
+  readonly pollingIntervalSeconds?: number;
+}
+
+export interface JobQueueOptions {
+  readonly handle: DatabaseHandle;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  /** Called for every job that exhausted its retries. Default: logged at error level. */
+  readonly onDeadLetter?: (letter: DeadLetter) => Promise<void>;
+  /** Seconds between pg-boss maintenance passes (tests shorten it). */
+  readonly superviseIntervalSeconds?: number;
+}
+
+export class JobQueue {
+  readonly #boss: PgBoss;
+  readonly #options: JobQueueOptions;
+  readonly #logger: Logger;
+  readonly #created = new Set<string>();
+  #started = false;
+  #stopped = false;
+
+  constructor(options: JobQueueOptions) {
+    this.#options = options;
+    this.#logger = options.logger.child({ component: 'jobs' });
+    const { handle } = options;
+    const common = {
+      schema: 'pgboss',
+      superviseIntervalSeconds: options.superviseIntervalSeconds ?? 60,
+    };
+    this.#boss =
+      handle.kind === 'pglite'
+        ? new PgBoss({ ...common, db: fromPglite(handle.pglite!), backend: 'pglite' })
+        : new PgBoss({
+            ...common,
+            connectionString: handle.url!,
+            max: 5,
+            application_name: 'cloudpi-chatops-jobs',
+          });
+    this.#boss.on('error', (error: unknown) => this.#logger.error({ err: error }, 'job queue error'));
+  }
+
+  async start(): Promise<void> {
+    await this.#boss.start();
+    this.#started = true;
+  }
+
+  get running(): boolean {
+    return this.#started && !this.#stopped;
+  }
+
+  /** Creates the queue and its dead-letter queue (idempotent; safe from several replicas). */
+  async #ensureQueue(definition: JobDefinition<unknown>): Promise<void> {
+    if (this.#created.has(definition.name)) return;
+    const dead = deadLetterQueueOf(definition.name);
+    const retention = { retentionSeconds: 14 * 24 * 3600, deleteAfterSeconds: 7 * 24 * 3600 };
+    await this.#boss.createQueue(dead, { ...retention, retryLimit: 0 });
+    await this.#boss.createQueue(definition.name, {
+      ...retention,
+      retryLimit: definition.retryLimit,
+      retryDelay: definition.retryDelaySeconds,
+      retryBackoff: true,
+      retryDelayMax: definition.retryDelayMaxSeconds,
+      expireInSeconds: definition.expireInSeconds,
+      deadLetter: dead,
+    });
+    this.#created.add(definition.name);
+  }
+
+  async send<T>(definition: JobDefinition<T>, data: T, options: SendOptions = {}): Promise<string> {
+    const parsed = definition.schema.safeParse(data);
+    if (!parsed.success) {
+      throw new AppError(
+        ErrorCode.VALIDATION,
+        `Invalid payload for job ${definition.name}: ${parsed.error.message}`,
+      );
+    }
+    await this.#ensureQueue(definition as JobDefinition<unknown>);
+    const id = await this.#boss.send(definition.name, parsed.data as object, {
+      ...(options.tx ? { db: fromDrizzle(options.tx as never, sql as never) } : {}),
+      ...(options.startAfterSeconds ? { startAfter: options.startAfterSeconds } : {}),
+      ...(options.singletonKey ? { singletonKey: options.singletonKey } : {}),
+    });
+    if (!id && !options.singletonKey)
+      throw new AppError(ErrorCode.INTERNAL, `Job ${definition.name} was not queued.`);
+    return id ?? '';
+  }
+
+  async work<T>(
+    definition: JobDefinition<T>,
+    handler: JobHandler<T>,
+    options: WorkOptions = {},
+  ): Promise<void> {
+    await this.#ensureQueue(definition as JobDefinition<unknown>);
+    const { metrics } = this.#options;
+    const workOptions = {
+      batchSize: 1,
+      localConcurrency: options.concurrency ?? 2,
+      pollingIntervalSeconds: options.pollingIntervalSeconds ?? 1,
+    };
+    await this.#boss.work<T>(definition.name, workOptions, async ([job]) => {
+      if (!job) return;
+      const parsed = definition.schema.safeParse(job.data);
+      if (!parsed.success) {
+        // A payload that does not parse will never succeed: fail it now, without retries.
+        metrics.jobs.inc({ queue: definition.name, outcome: 'failed' });
+        this.#logger.error(
+          { queue: definition.name, jobId: job.id },
+          'job payload does not match its schema',
+        );
+        await this.#boss.deleteJob(definition.name, job.id);
+        await this.#boss.send(deadLetterQueueOf(definition.name), { ...(job.data as object) });
+        return;
+      }
+      try {
+        await handler(parsed.data, { id: job.id, attempt: job.retryCount + 1, signal: job.signal });
+        metrics.jobs.inc({ queue: definition.name, outcome: 'completed' });
+      } catch (error) {
+        const final = job.retryCount >= definition.retryLimit;
+        metrics.jobs.inc({ queue: definition.name, outcome: final ? 'failed' : 'retried' });
+        this.#logger.warn(
+          { queue: definition.name, jobId: job.id, attempt: job.retryCount + 1, err: error },
+          final ? 'job failed its last attempt' : 'job failed; will retry',
+        );
+        throw error;
+      }
+    });
+    const dead = deadLetterQueueOf(definition.name);
+    await this.#boss.work<unknown>(dead, { batchSize: 1, pollingIntervalSeconds: 2 }, async ([job]) => {
+      if (!job) return;
+      metrics.jobs.inc({ queue: definition.name, outcome: 'dead_lettered' });
+      const letter: DeadLetter = { queue: definition.name, jobId: job.id, data: job.data };
+      if (this.#options.onDeadLetter) await this.#options.onDeadLetter(letter);
+      else
+        this.#logger.error(
+          { queue: definition.name, jobId: job.id },
+          'job dead-lettered after its last retry',
+        );
+    });
+  }
+
+  /** True when pg-boss can reach its schema (used by /readyz). */
+  async ping(): Promise<boolean> {
+    if (!this.running) return false;
+    return this.#boss.isInstalled();
+  }
+
+  /** Stops fetching, waits for active jobs up to `timeoutMs`, then releases pg-boss's pool. */
+  async stop(timeoutMs = 25_000): Promise<void> {
+    if (!this.#started || this.#stopped) return;
+    this.#stopped = true;
+    await this.#boss.stop({ graceful: true, timeout: timeoutMs, close: true });
+  }
+
+  /** Test and admin helper: jobs in a queue by state. */
+  async counts(name: string): Promise<{ queued: number; active: number; total: number }> {
+    const queue = await this.#boss.getQueue(name);
+    return {
+      queued: queue?.queuedCount ?? 0,
+      active: queue?.activeCount ?? 0,
+      total: queue?.totalCount ?? 0,
+    };
+  }
+
+  /** The pg-boss instance, for the few admin operations not wrapped here (redrive). */
+  get boss(): PgBoss {
+    return this.#boss;
+  }
+}

@@ -1,0 +1,184 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Express } from 'express';
+import type { AppConfig } from './config.js';
+import { resolveKeyring } from './crypto/keyring.js';
+import { countByKey, rotateSecrets } from './crypto/rotate.js';
+import type { SecretBox } from './crypto/secret-box.js';
+import { createHttpApp } from './http/app.js';
+import { rotateSecretsJob } from './jobs/definitions.js';
+import { JobQueue } from './jobs/queue.js';
+import { createLogger, type Logger } from './logger.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { type DatabaseHandle, openDatabase } from './storage/db.js';
+import { migrationState, runMigrations } from './storage/migrate.js';
+import { createRepositories, type Repositories } from './storage/repositories/index.js';
+
+export interface Service {
+  readonly config: AppConfig;
+  readonly logger: Logger;
+  readonly database: DatabaseHandle;
+  readonly queue: JobQueue;
+  readonly repositories: Repositories;
+  readonly secretBox: SecretBox;
+  readonly metrics: Metrics;
+  readonly app: Express;
+  readonly server: Server;
+  /** The base URL the server listens on (the real port when PORT was 0). */
+  readonly url: string;
+  readonly draining: boolean;
+  /** Graceful stop: refuse new connections, finish requests and jobs, close the database. */
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  readonly logger?: Logger;
+  /** pg-boss maintenance interval, shortened by tests. */
+  readonly superviseIntervalSeconds?: number;
+}
+
+/** Composition root: config -> keyring -> database -> migrations -> queue -> HTTP. */
+export async function startService(config: AppConfig, options: StartOptions = {}): Promise<Service> {
+  const logger = options.logger ?? createLogger({ level: config.logLevel, format: config.logFormat });
+  const secretBox = resolveKeyring(config, logger);
+  const database = await openDatabase(config.database);
+  let queue: JobQueue | undefined;
+  try {
+    await runMigrations(database);
+    const metrics = createMetrics();
+    const repositories = createRepositories(database.db, secretBox);
+    queue = new JobQueue({
+      handle: database,
+      logger,
+      metrics,
+      ...(options.superviseIntervalSeconds
+        ? { superviseIntervalSeconds: options.superviseIntervalSeconds }
+        : {}),
+    });
+    await queue.start();
+    const jobs = queue;
+    await jobs.work(rotateSecretsJob, async () => {
+      const report = await rotateSecrets(database.db, secretBox);
+      logger.info(
+        { rotated: report.rotated, byKey: report.byKey },
+        'stored secrets re-sealed with the current key',
+      );
+    });
+    if (database.kind === 'pglite') await queueRotationIfNeeded(database, secretBox, jobs);
+
+    let draining = false;
+    const app = createHttpApp({
+      logger,
+      metrics,
+      repositories,
+      isDraining: () => draining,
+      apiRateLimitPerMinute: config.apiRateLimitPerMinute,
+      metricsToken: config.metricsToken,
+      readiness: async () => {
+        const checks: Record<string, string> = {};
+        checks.database = await database
+          .ping()
+          .then(() => 'ok')
+          .catch((error: Error) => `unreachable: ${error.message}`);
+        if (checks.database === 'ok') {
+          const state = await migrationState(database).catch(() => undefined);
+          checks.migrations =
+            state && state.applied >= state.known
+              ? 'ok'
+              : `pending: ${state ? state.known - state.applied : '?'} migration(s)`;
+        }
+        checks.queue = (await jobs.ping().catch(() => false)) ? 'ok' : 'not running';
+        return checks;
+      },
+    });
+    const server = await listen(app, config.port, config.host);
+    server.keepAliveTimeout = 5_000;
+    const address = server.address() as AddressInfo;
+    const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address === '0.0.0.0' ? '127.0.0.1' : address.address}:${address.port}`;
+    logger.info(
+      { url, database: database.kind, publicUrl: config.publicUrl },
+      'CloudPi ChatOps is listening',
+    );
+
+    let closing: Promise<void> | undefined;
+    const service: Service = {
+      config,
+      logger,
+      database,
+      queue: jobs,
+      repositories,
+      secretBox,
+      metrics,
+      app,
+      server,
+      url,
+      get draining() {
+        return draining;
+      },
+      close() {
+        closing ??= (async () => {
+          draining = true;
+          logger.info('shutting down: no new connections; finishing requests and jobs');
+          await closeServer(server, config.shutdownTimeoutMs);
+          await jobs.stop(config.shutdownTimeoutMs);
+          await database.close();
+          logger.info('shut down cleanly');
+        })();
+        return closing;
+      },
+    };
+    return service;
+  } catch (error) {
+    await queue?.stop(1_000).catch(() => {});
+    await database.close().catch(() => {});
+    throw error;
+  }
+}
+
+/**
+ * Embedded mode: the operator changes keys by editing CLOUDPI_MASTER_KEYS and restarting (the
+ * CLI cannot open the database while the service holds it), so the service re-seals old
+ * envelopes itself. On PostgreSQL, `cloudpi keys rotate` does it once every replica has the
+ * new keyring.
+ */
+async function queueRotationIfNeeded(
+  database: DatabaseHandle,
+  box: SecretBox,
+  queue: JobQueue,
+): Promise<void> {
+  const counts = await countByKey(database.db);
+  const stale = Object.entries(counts).some(([id, n]) => id !== box.currentKeyId && n > 0);
+  if (stale)
+    await queue.send(
+      rotateSecretsJob,
+      { reason: 'start-up: secrets on an older key' },
+      { singletonKey: 'rotate' },
+    );
+}
+
+function listen(app: Express, port: number, host: string): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = app.listen(port, host, (error?: Error) => (error ? reject(error) : resolve(server)));
+    server.once('error', reject);
+  });
+}
+
+/**
+ * Stops accepting connections and waits for in-flight requests. Idle keep-alive sockets are
+ * closed at once and busy ones as soon as their response is sent; whatever is still open at the
+ * deadline is cut.
+ */
+function closeServer(server: Server, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const deadline = setTimeout(() => server.closeAllConnections(), timeoutMs);
+    deadline.unref();
+    server.on('request', (_req, res) => res.setHeader('Connection', 'close'));
+    const sweep = setInterval(() => server.closeIdleConnections(), 100);
+    server.close(() => {
+      clearTimeout(deadline);
+      clearInterval(sweep);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}

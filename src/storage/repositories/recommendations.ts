@@ -1,0 +1,140 @@
+import { and, eq, getTableColumns, sql } from 'drizzle-orm';
+import type { Database } from '../db.js';
+import { cards, recommendations, tickets } from '../schema.js';
+
+export type RecommendationRow = typeof recommendations.$inferSelect;
+export type CardRow = typeof cards.$inferSelect;
+export type TicketRow = typeof tickets.$inferSelect;
+
+export interface RecommendationInput {
+  externalId: string;
+  title: string;
+  severity?: string | null;
+  payload: Record<string, unknown>;
+}
+
+/** Recommendations with the cards that show them and the tickets created for them. */
+export class RecommendationRepository {
+  constructor(private readonly db: Database) {}
+
+  /** Insert or update by (tenant, external id); `created` tells a first delivery from a resend. */
+  async upsert(
+    tenantId: string,
+    input: RecommendationInput,
+  ): Promise<{ row: RecommendationRow; created: boolean }> {
+    const values = { title: input.title, severity: input.severity ?? null, payload: input.payload };
+    const [row] = await this.db
+      .insert(recommendations)
+      .values({ tenantId, externalId: input.externalId, ...values })
+      .onConflictDoUpdate({
+        target: [recommendations.tenantId, recommendations.externalId],
+        set: { ...values, updatedAt: new Date() },
+      })
+      // xmax = 0 only for a freshly inserted row version.
+      .returning({ ...getTableColumns(recommendations), created: sql<boolean>`(xmax = 0)` });
+    const { created, ...rest } = row!;
+    return { row: rest, created: Boolean(created) };
+  }
+
+  async findByExternalId(tenantId: string, externalId: string): Promise<RecommendationRow | undefined> {
+    const [row] = await this.db
+      .select()
+      .from(recommendations)
+      .where(and(eq(recommendations.tenantId, tenantId), eq(recommendations.externalId, externalId)));
+    return row;
+  }
+
+  /** Records a card for a channel once; a second call for the same channel returns the first. */
+  async ensureCard(
+    tenantId: string,
+    recommendationId: string,
+    platform: string,
+    channelId: string,
+  ): Promise<{ card: CardRow; created: boolean }> {
+    const [inserted] = await this.db
+      .insert(cards)
+      .values({ tenantId, recommendationId, platform, channelId })
+      .onConflictDoNothing({ target: [cards.recommendationId, cards.platform, cards.channelId] })
+      .returning();
+    if (inserted) return { card: inserted, created: true };
+    const [existing] = await this.db
+      .select()
+      .from(cards)
+      .where(
+        and(
+          eq(cards.tenantId, tenantId),
+          eq(cards.recommendationId, recommendationId),
+          eq(cards.platform, platform),
+          eq(cards.channelId, channelId),
+        ),
+      );
+    return { card: existing!, created: false };
+  }
+
+  async markCardPosted(tenantId: string, cardId: string, messageRef: string): Promise<void> {
+    await this.db
+      .update(cards)
+      .set({ messageRef, state: 'posted', updatedAt: new Date() })
+      .where(and(eq(cards.tenantId, tenantId), eq(cards.id, cardId)));
+  }
+
+  async cards(tenantId: string, recommendationId: string): Promise<CardRow[]> {
+    return this.db
+      .select()
+      .from(cards)
+      .where(and(eq(cards.tenantId, tenantId), eq(cards.recommendationId, recommendationId)));
+  }
+
+  /**
+   * Claims the one ticket of (recommendation, provider). Exactly one caller gets `claimed: true`
+   * and goes on to call the provider; every other caller gets the same row back.
+   */
+  async claimTicket(
+    tenantId: string,
+    recommendationId: string,
+    provider: string,
+    idempotencyKey: string,
+    createdBy: string,
+  ): Promise<{ ticket: TicketRow; claimed: boolean }> {
+    const [inserted] = await this.db
+      .insert(tickets)
+      .values({ tenantId, recommendationId, provider, idempotencyKey, createdBy })
+      .onConflictDoNothing()
+      .returning();
+    if (inserted) return { ticket: inserted, claimed: true };
+    const [existing] = await this.db
+      .select()
+      .from(tickets)
+      .where(
+        and(
+          eq(tickets.tenantId, tenantId),
+          eq(tickets.recommendationId, recommendationId),
+          eq(tickets.provider, provider),
+        ),
+      );
+    return { ticket: existing!, claimed: false };
+  }
+
+  async completeTicket(
+    tenantId: string,
+    ticketId: string,
+    result: { key: string; url: string; status: string; providerStatus?: string | null },
+  ): Promise<void> {
+    await this.db
+      .update(tickets)
+      .set({
+        ...result,
+        providerStatus: result.providerStatus ?? null,
+        lastError: null,
+        updatedAt: new Date(),
+      })
+      .where(and(eq(tickets.tenantId, tenantId), eq(tickets.id, ticketId)));
+  }
+
+  async tickets(tenantId: string, recommendationId: string): Promise<TicketRow[]> {
+    return this.db
+      .select()
+      .from(tickets)
+      .where(and(eq(tickets.tenantId, tenantId), eq(tickets.recommendationId, recommendationId)));
+  }
+}
