@@ -9,7 +9,7 @@ import { AppError, ErrorCode } from './errors.js';
  * generated from the same words; keep them in step.
  */
 export const ENV_DOCS: Record<string, string> = {
-  PORT: 'HTTP port to listen on (1-65535). Default 3978.',
+  PORT: 'HTTP port to listen on (0-65535; 0 picks a free port). Default 3978.',
   HOST: 'Interface to bind. Default 0.0.0.0 (all IPv4 interfaces).',
   DATABASE_URL:
     'PostgreSQL connection string (postgres://user:pass@host:5432/db). Unset: the embedded PGlite database in CLOUDPI_DATA_DIR.',
@@ -136,7 +136,7 @@ export function parseAdmins(value: string): BootstrapAdmin[] {
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const envSchema = z.object({
-  PORT: integerIn(1, 65535).default(3978),
+  PORT: integerIn(0, 65535).default(3978),
   HOST: z.string().trim().min(1).default('0.0.0.0'),
   DATABASE_URL: postgresUrl.optional(),
   CLOUDPI_DATA_DIR: z.string().trim().min(1).default('./.data'),

@@ -86,6 +86,14 @@ async function databaseChecks(config: AppConfig): Promise<Check[]> {
   }
   const checks: Check[] = [];
   try {
+    await handle.ping();
+  } catch (error) {
+    await handle.close().catch(() => {});
+    const where =
+      config.database.kind === 'postgres' ? 'PostgreSQL at DATABASE_URL' : 'the embedded database';
+    return [{ level: 'fail', name: 'Database', detail: `cannot reach ${where}: ${describe(error)}` }];
+  }
+  try {
     const [version] = await handle.rows<{ v: string }>(sql`select current_setting('server_version') as v`);
     checks.push({
       level: 'ok',
@@ -173,8 +181,11 @@ function teamsCheck(env: Record<string, string | undefined>): Check {
   };
 }
 
+/** The root cause of a failure, in one line (driver errors wrap the socket error). */
 function describe(error: unknown): string {
-  const message = (error as Error)?.message ?? String(error);
-  const cause = (error as { cause?: Error })?.cause?.message;
-  return cause && cause !== message ? `${message} (${cause})` : message;
+  let root = error as { message?: string; cause?: unknown; code?: string } | undefined;
+  while (root?.cause) root = root.cause as typeof root;
+  const first = ((error as Error)?.message ?? String(error)).split('\n')[0]!;
+  const cause = root && root !== error ? root.message || root.code : undefined;
+  return cause ? `${first} (${cause})` : first;
 }

@@ -59,7 +59,7 @@ export function createHttpApp(options: HttpAppOptions): Express {
   options.mount?.(app);
 
   const api = Router();
-  api.use(express.json({ limit: options.jsonLimit ?? '1mb', strict: true }));
+  // Authenticate on the headers before reading a body: anonymous callers cannot make us parse.
   api.use(
     apiKeyAuth({
       apiKeys: options.repositories.apiKeys,
@@ -67,6 +67,7 @@ export function createHttpApp(options: HttpAppOptions): Express {
       perMinute: options.apiRateLimitPerMinute,
     }),
   );
+  api.use(express.json({ limit: options.jsonLimit ?? '1mb', strict: true }));
   api.get('/tenant', (req, res) => {
     const { tenant } = req.apiCaller!;
     res.json({ id: tenant.id, ref: tenantRef(tenant), platform: tenant.platform, name: tenant.name });

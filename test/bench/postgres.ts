@@ -108,7 +108,10 @@ async function startCluster(binDir: string): Promise<PostgresTarget> {
   if (asRoot) {
     owner = postgresUserIds();
     if (!owner) {
-      return { kind: 'skipped', reason: 'running as root and there is no "postgres" user to run the server as' };
+      return {
+        kind: 'skipped',
+        reason: 'running as root and there is no "postgres" user to run the server as',
+      };
     }
   }
   const dir = await mkdtemp(path.join(os.tmpdir(), 'cloudpi-bench-pg-'));
@@ -133,7 +136,17 @@ async function startCluster(binDir: string): Promise<PostgresTarget> {
   };
 
   try {
-    await pg('initdb', ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync']);
+    await pg('initdb', [
+      '-D',
+      dataDir,
+      '-U',
+      'postgres',
+      '--auth=trust',
+      '-E',
+      'UTF8',
+      '--locale=C',
+      '--no-sync',
+    ]);
     const port = await freePort();
     started = true;
     await pg(

@@ -9,6 +9,8 @@ export type DatabaseKind = 'pglite' | 'postgres';
 
 /** Set by .ci/run: a server on which each suite creates and drops its own database. */
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL;
+/** PostgreSQL client binaries (pg_dump), when present. */
+export const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
 
 export interface FreshDatabase {
   readonly target: DatabaseTarget;

@@ -59,10 +59,10 @@ describe('configuration', () => {
 
   it('names the variable, what it expects and what it got', () => {
     expect(problemsOf({ PORT: 'eighty' })).toContain(
-      'PORT: expected a whole number from 1 to 65535, got "eighty"',
+      'PORT: expected a whole number from 0 to 65535, got "eighty"',
     );
     expect(problemsOf({ PORT: '70000' })).toContain(
-      'PORT: expected a whole number from 1 to 65535, got "70000"',
+      'PORT: expected a whole number from 0 to 65535, got "70000"',
     );
     expect(problemsOf({ LOG_LEVEL: 'loud' })).toMatch(/LOG_LEVEL: expected one of fatal, error, warn, info/);
     expect(problemsOf({ CLOUDPI_ALLOW_HTTP: 'maybe' })).toContain(

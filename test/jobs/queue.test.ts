@@ -1,0 +1,160 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { z } from 'zod/v4';
+import { type DeadLetter, deadLetterQueueOf, defineJob, JobQueue } from '../../src/jobs/queue.js';
+import { createMetrics, type Metrics } from '../../src/metrics.js';
+import { tenants } from '../../src/storage/schema.js';
+import { describeEachDatabase } from '../support/databases.js';
+import { memoryLogger } from '../support/logs.js';
+import { useStore } from '../support/store.js';
+
+async function waitFor<T>(probe: () => T | Promise<T>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(50);
+  }
+}
+
+async function counter(metrics: Metrics, queue: string, outcome: string): Promise<number> {
+  const metric = await metrics.jobs.get();
+  return metric.values.find((v) => v.labels.queue === queue && v.labels.outcome === outcome)?.value ?? 0;
+}
+
+describeEachDatabase('job queue', (kind) => {
+  const store = useStore(kind);
+  let queue: JobQueue;
+  let metrics: Metrics;
+  const deadLetters: DeadLetter[] = [];
+
+  beforeAll(async () => {
+    metrics = createMetrics({ defaultMetrics: false });
+    queue = new JobQueue({
+      handle: store.handle,
+      logger: memoryLogger('fatal').logger,
+      metrics,
+      onDeadLetter: async (letter) => {
+        deadLetters.push(letter);
+      },
+    });
+    await queue.start();
+  });
+  afterAll(async () => {
+    await queue?.stop(2_000);
+  });
+
+  it('runs typed jobs and refuses payloads that do not match their schema', async () => {
+    const greet = defineJob({ name: 'test.greet', schema: z.object({ name: z.string().min(1) }) });
+    const seen: string[] = [];
+    await queue.work(greet, async (data) => {
+      seen.push(data.name);
+    });
+    await queue.send(greet, { name: 'Ada' });
+    await waitFor(() => seen.includes('Ada'));
+    await expect(queue.send(greet, { name: '' })).rejects.toThrow('Invalid payload for job test.greet');
+    await expect(queue.send(greet, { nom: 'x' } as never)).rejects.toThrow('Invalid payload');
+    expect(await counter(metrics, 'test.greet', 'completed')).toBe(1);
+  });
+
+  it('retries with exponential backoff, then dead-letters', async () => {
+    const flaky = defineJob({
+      name: 'test.always-fails',
+      schema: z.object({ n: z.number() }),
+      retryLimit: 2,
+      retryDelaySeconds: 1,
+    });
+    const attempts: { attempt: number; at: number }[] = [];
+    await queue.work(flaky, async (_data, ctx) => {
+      attempts.push({ attempt: ctx.attempt, at: Date.now() });
+      throw new Error('provider down');
+    });
+    await queue.send(flaky, { n: 7 });
+    const letter = await waitFor(() => deadLetters.find((d) => d.queue === 'test.always-fails'), 30_000);
+    expect(letter.data).toEqual({ n: 7 });
+    expect(attempts.map((a) => a.attempt)).toEqual([1, 2, 3]);
+    // Backoff: each retry waits at least the base delay (pg-boss adds jitter on top).
+    expect(attempts[1]!.at - attempts[0]!.at).toBeGreaterThanOrEqual(900);
+    expect(attempts[2]!.at - attempts[1]!.at).toBeGreaterThanOrEqual(900);
+    expect(await counter(metrics, 'test.always-fails', 'retried')).toBe(2);
+    expect(await counter(metrics, 'test.always-fails', 'failed')).toBe(1);
+    expect(await counter(metrics, 'test.always-fails', 'dead_lettered')).toBe(1);
+  });
+
+  it('recovers when a retry succeeds', async () => {
+    const once = defineJob({
+      name: 'test.fails-once',
+      schema: z.object({}),
+      retryLimit: 3,
+      retryDelaySeconds: 1,
+    });
+    let calls = 0;
+    await queue.work(once, async () => {
+      calls++;
+      if (calls === 1) throw new Error('transient');
+    });
+    await queue.send(once, {});
+    await waitFor(async () => (await counter(metrics, 'test.fails-once', 'completed')) === 1);
+    expect(calls).toBe(2);
+    expect(deadLetters.some((d) => d.queue === 'test.fails-once')).toBe(false);
+  });
+
+  it('enqueues in the same transaction as the domain write', async () => {
+    const audit = defineJob({ name: 'test.tx', schema: z.object({ tenant: z.string() }) });
+    const ran: string[] = [];
+    // Queue exists before the transactions (send creates it lazily otherwise).
+    await queue.work(audit, async (data) => {
+      ran.push(data.tenant);
+    });
+
+    await expect(
+      store.handle.db.transaction(async (tx) => {
+        await tx.insert(tenants).values({ platform: 'email', externalId: 'tx-rolled-back' });
+        await queue.send(audit, { tenant: 'tx-rolled-back' }, { tx });
+        throw new Error('domain write failed');
+      }),
+    ).rejects.toThrow('domain write failed');
+
+    await store.handle.db.transaction(async (tx) => {
+      await tx.insert(tenants).values({ platform: 'email', externalId: 'tx-committed' });
+      await queue.send(audit, { tenant: 'tx-committed' }, { tx });
+    });
+    await waitFor(() => ran.includes('tx-committed'));
+    await sleep(1_500);
+    expect(ran).toEqual(['tx-committed']);
+    const rows = await store.handle.rows<{ n: number }>(
+      sql`select count(*)::int as n from pgboss.job where name = 'test.tx' and data->>'tenant' = 'tx-rolled-back'`,
+    );
+    expect(rows[0]?.n).toBe(0);
+  });
+
+  it('names dead-letter queues after their source', () => {
+    expect(deadLetterQueueOf('tickets.create')).toBe('tickets.create.dead');
+  });
+});
+
+describeEachDatabase('job queue shutdown', (kind) => {
+  const store = useStore(kind);
+
+  it('drains: stop() waits for the running job to finish', async () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    const queue = new JobQueue({ handle: store.handle, logger: memoryLogger('fatal').logger, metrics });
+    await queue.start();
+    const slow = defineJob({ name: 'test.slow', schema: z.object({}) });
+    let started = false;
+    let finished = false;
+    await queue.work(slow, async () => {
+      started = true;
+      await sleep(1_500);
+      finished = true;
+    });
+    await queue.send(slow, {});
+    await waitFor(() => started);
+    await queue.stop(10_000);
+    expect(finished).toBe(true);
+    expect(await counter(metrics, 'test.slow', 'completed')).toBe(1);
+    expect(queue.running).toBe(false);
+  });
+});
