@@ -8,6 +8,7 @@ import { countByKey, rotateSecrets } from './crypto/rotate.js';
 import { generateMasterKeyEntry, type SecretBox } from './crypto/secret-box.js';
 import { runDoctor } from './doctor.js';
 import { AppError, isAppError } from './errors.js';
+import { ADMIN_ROLE } from './identity/admins.js';
 import { JobQueue } from './jobs/queue.js';
 import { createLogger } from './logger.js';
 import { startService } from './main.js';
@@ -23,7 +24,6 @@ export interface CliIo {
   readonly err: (text: string) => void;
 }
 
-const ADMIN_ROLE = 'admin';
 const CLI_ACTOR = 'cli';
 
 /**

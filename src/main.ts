@@ -6,6 +6,7 @@ import { resolveKeyring } from './crypto/keyring.js';
 import { countByKey, rotateSecrets } from './crypto/rotate.js';
 import type { SecretBox } from './crypto/secret-box.js';
 import { createHttpApp } from './http/app.js';
+import { AdminPolicy } from './identity/admins.js';
 import { rotateSecretsJob } from './jobs/definitions.js';
 import { JobQueue } from './jobs/queue.js';
 import { createLogger, type Logger } from './logger.js';
@@ -20,6 +21,7 @@ export interface Service {
   readonly database: DatabaseHandle;
   readonly queue: JobQueue;
   readonly repositories: Repositories;
+  readonly admins: AdminPolicy;
   readonly secretBox: SecretBox;
   readonly metrics: Metrics;
   readonly app: Express;
@@ -107,6 +109,7 @@ export async function startService(config: AppConfig, options: StartOptions = {}
       database,
       queue: jobs,
       repositories,
+      admins: new AdminPolicy(config.admins, repositories.identities),
       secretBox,
       metrics,
       app,

@@ -72,7 +72,7 @@ describeEachDatabase('job queue', (kind) => {
       throw new Error('provider down');
     });
     await queue.send(flaky, { n: 7 });
-    const letter = await waitFor(() => deadLetters.find((d) => d.queue === 'test.always-fails'), 30_000);
+    const letter = (await waitFor(() => deadLetters.find((d) => d.queue === 'test.always-fails'), 30_000))!;
     expect(letter.data).toEqual({ n: 7 });
     expect(attempts.map((a) => a.attempt)).toEqual([1, 2, 3]);
     // Backoff: each retry waits at least the base delay (pg-boss adds jitter on top).
