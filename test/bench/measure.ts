@@ -205,7 +205,12 @@ export async function measureRun(options: RunOptions): Promise<RunResult> {
     // SIGTERM → exit.
     const stopStarted = performance.now();
     child.kill('SIGTERM');
-    const stopped = await Promise.race([exited, sleep(options.stopTimeoutMs).then(() => undefined)]);
+    const timer = new AbortController();
+    const stopped = await Promise.race([
+      exited,
+      sleep(options.stopTimeoutMs, undefined, { signal: timer.signal }).catch(() => undefined),
+    ]);
+    timer.abort();
     if (stopped === undefined) {
       throw new BenchFailure(
         `${options.label}: the process did not exit within ${options.stopTimeoutMs / 1000} s of SIGTERM`,
