@@ -46,7 +46,9 @@ async function openPglite(dataDir: string): Promise<DatabaseHandle> {
   const releaseLock = acquireDataDirLock(dataDir);
   let client: PGlite;
   try {
-    client = await PGlite.create({ dataDir });
+    // An embedded install serves one organization: 16 MB of shared buffers instead of
+    // PostgreSQL's 128 MB default keeps the idle process smaller (see npm run bench).
+    client = await PGlite.create({ dataDir, postgresqlconf: ['shared_buffers=16MB', 'work_mem=4MB'] });
   } catch (error) {
     releaseLock();
     throw new AppError(

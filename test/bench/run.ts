@@ -13,7 +13,7 @@
  * Exit code 0 whether or not the goals are met (this is a report); 1 when the bench itself failed.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -183,6 +183,7 @@ function renderTable(rows: readonly Row[]): string {
 interface Context {
   readonly root: string;
   readonly cli: string;
+  readonly nodeFlags: string[];
   readonly workDir: string;
   /** Empty directory every child runs in, so no .env of the checkout is picked up. */
   readonly cwd: string;
@@ -240,9 +241,22 @@ async function measure(
 }
 
 const baselineRun = (ctx: Context, scenario: Scenario | undefined, label: string) =>
-  measure(ctx, scenario, label, [ctx.baselineScript], {});
+  measure(ctx, scenario, label, [...ctx.nodeFlags, ctx.baselineScript], {});
 
-const serveArgs = (ctx: Context) => [ctx.cli, 'serve'];
+/**
+ * The node flags `npm start` runs the service with (package.json is the one source of truth),
+ * so the bench measures what operators run. The baseline gets the same flags.
+ */
+function startFlags(root: string): string[] {
+  const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as {
+    scripts: { start: string };
+  };
+  const match = /^node((?:\s+--\S+)*)\s+dist\/src\/cli\.js serve$/.exec(pkg.scripts.start.trim());
+  if (!match) throw new BenchFailure(`cannot read node flags from the start script: ${pkg.scripts.start}`);
+  return match[1]!.trim().split(/\s+/).filter(Boolean);
+}
+
+const serveArgs = (ctx: Context) => [...ctx.nodeFlags, ctx.cli, 'serve'];
 
 async function pgliteRuns(ctx: Context, index: number): Promise<void> {
   const dataDir = path.join(ctx.workDir, `pglite-${index}`);
@@ -406,7 +420,7 @@ async function main(): Promise<number> {
     await mkdir(cwd);
     const baselineScript = path.join(workDir, 'baseline-server.mjs');
     await writeFile(baselineScript, BASELINE_SERVER);
-    const ctx: Context = { root, cli, workDir, cwd, baselineScript, idleMs };
+    const ctx: Context = { root, cli, nodeFlags: startFlags(root), workDir, cwd, baselineScript, idleMs };
 
     let postgres: PostgresTarget;
     try {
