@@ -18,6 +18,14 @@ export const ErrorCode = {
   DATABASE_LOCKED: 'DATABASE_LOCKED',
   DATABASE_UNAVAILABLE: 'DATABASE_UNAVAILABLE',
   SHUTTING_DOWN: 'SHUTTING_DOWN',
+  // Ticket providers, SSO and SMTP: what went wrong talking to the admin's system.
+  INVALID_URL: 'INVALID_URL',
+  UNREACHABLE: 'UNREACHABLE',
+  TLS_ERROR: 'TLS_ERROR',
+  INVALID_CREDENTIALS: 'INVALID_CREDENTIALS',
+  EXPIRED_CREDENTIALS: 'EXPIRED_CREDENTIALS',
+  PROVIDER_ERROR: 'PROVIDER_ERROR',
+  INVALID_INPUT: 'INVALID_INPUT',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -32,6 +40,13 @@ const httpStatusByCode: Partial<Record<ErrorCode, number>> = {
   PAYLOAD_TOO_LARGE: 413,
   DATABASE_UNAVAILABLE: 503,
   SHUTTING_DOWN: 503,
+  INVALID_URL: 400,
+  INVALID_INPUT: 400,
+  INVALID_CREDENTIALS: 400,
+  EXPIRED_CREDENTIALS: 400,
+  UNREACHABLE: 502,
+  TLS_ERROR: 502,
+  PROVIDER_ERROR: 502,
 };
 
 export interface AppErrorOptions {
