@@ -125,7 +125,8 @@ export function checkUrl(raw: string, policy: UrlPolicy, field?: string): URL {
       field,
     );
   }
-  const host = url.hostname.replace(/^\[|\]$/g, '');
+  // Brackets of IPv6 literals and a trailing dot (an absolute name: "localhost.") are dropped.
+  const host = url.hostname.replace(/^\[|\]$/g, '').replace(/\.$/, '');
   if (!host) throw invalidUrl('The URL has no host name.', field);
   if (isIP(host)) {
     if (!policy.allowPrivateNetworks && isNonPublicAddress(host)) throw privateAddress(host, field);

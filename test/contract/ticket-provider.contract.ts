@@ -6,6 +6,7 @@
  *
  * `skip` lists what an adapter cannot do, with the reason next to it.
  */
+import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAppError } from '../../src/errors.js';
 import type { TicketInput, TicketProvider, TicketProviderFactory } from '../../src/tickets/port.js';
@@ -29,6 +30,15 @@ async function errorOf(
     return { code: error.code, message: error.message, details: error.details ?? {} };
   }
   throw new Error('expected the call to fail');
+}
+
+/** A port nothing listens on (taken, then released). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
 
 export function ticketProviderContract(options: ContractOptions): void {
