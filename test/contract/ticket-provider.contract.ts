@@ -107,9 +107,10 @@ export function ticketProviderContract(options: ContractOptions): void {
     it('classifies an unreachable server as UNREACHABLE', async () => {
       const values = { ...fake.validValues };
       const urlKey = factory.descriptor.fields.find((f) => f.type === 'url')!.key;
+      const port = await closedPort();
       const result = await factory
         .create({
-          values: { ...values, [urlKey]: 'http://127.0.0.1:1/' },
+          values: { ...values, [urlKey]: `http://127.0.0.1:${port}/` },
           urlPolicy: LOOPBACK,
           timeoutMs: 2_000,
           maxAttempts: 1,
