@@ -27,6 +27,8 @@ export const ENV_DOCS: Record<string, string> = {
   CLOUDPI_METRICS_TOKEN: 'When set, GET /metrics requires Authorization: Bearer <token>.',
   CLOUDPI_SHUTDOWN_TIMEOUT_MS:
     'How long SIGTERM waits for in-flight requests and jobs before closing anyway. Default 25000.',
+  CLOUDPI_HEALTH_CHECK_CRON:
+    'When stored provider credentials are re-verified (cron, UTC, 5 fields). Default "7 * * * *": hourly.',
   LOG_LEVEL: 'fatal, error, warn, info, debug, trace or silent. Default info.',
   LOG_FORMAT: 'json or pretty. Default: pretty on a terminal, json otherwise.',
 };
@@ -148,6 +150,11 @@ const envSchema = z.object({
   CLOUDPI_API_RATE_LIMIT: integerIn(1, 1_000_000).default(600),
   CLOUDPI_METRICS_TOKEN: z.string().min(16, { message: 'expected at least 16 characters' }).optional(),
   CLOUDPI_SHUTDOWN_TIMEOUT_MS: integerIn(0, 600_000).default(25_000),
+  CLOUDPI_HEALTH_CHECK_CRON: z
+    .string()
+    .trim()
+    .regex(/^(\S+\s+){4}\S+$/, { message: 'expected a cron expression with 5 fields, like "7 * * * *"' })
+    .default('7 * * * *'),
   LOG_LEVEL: z.enum(LOG_LEVELS, { message: `expected one of ${LOG_LEVELS.join(', ')}` }).default('info'),
   LOG_FORMAT: z.enum(['json', 'pretty'], { message: 'expected json or pretty' }).optional(),
 });
@@ -168,6 +175,7 @@ export interface AppConfig {
   readonly apiRateLimitPerMinute: number;
   readonly metricsToken: string | undefined;
   readonly shutdownTimeoutMs: number;
+  readonly healthCheckCron: string;
   readonly logLevel: (typeof LOG_LEVELS)[number];
   readonly logFormat: 'json' | 'pretty' | undefined;
 }
@@ -247,6 +255,7 @@ export function loadConfig(rawEnv: Env = process.env): AppConfig {
     apiRateLimitPerMinute: data.CLOUDPI_API_RATE_LIMIT,
     metricsToken: data.CLOUDPI_METRICS_TOKEN,
     shutdownTimeoutMs: data.CLOUDPI_SHUTDOWN_TIMEOUT_MS,
+    healthCheckCron: data.CLOUDPI_HEALTH_CHECK_CRON,
     logLevel: data.LOG_LEVEL,
     logFormat: data.LOG_FORMAT,
   });

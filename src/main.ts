@@ -1,12 +1,15 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
+import { ticketProviderFactories } from '../adapters/tickets/index.js';
 import type { AppConfig } from './config.js';
 import { resolveKeyring } from './crypto/keyring.js';
 import { countByKey, rotateSecrets } from './crypto/rotate.js';
 import type { SecretBox } from './crypto/secret-box.js';
 import { createHttpApp } from './http/app.js';
 import { AdminPolicy } from './identity/admins.js';
+import { scheduleHealthChecks } from './integrations/health-check.js';
+import { createProviderRegistry, IntegrationService } from './integrations/service.js';
 import { rotateSecretsJob } from './jobs/definitions.js';
 import { JobQueue } from './jobs/queue.js';
 import { createLogger, type Logger } from './logger.js';
@@ -14,6 +17,8 @@ import { createMetrics, type Metrics } from './metrics.js';
 import { type DatabaseHandle, openDatabase } from './storage/db.js';
 import { migrationState, runMigrations } from './storage/migrate.js';
 import { createRepositories, type Repositories } from './storage/repositories/index.js';
+import type { TicketProviderFactory } from './tickets/port.js';
+import { createTicketJob, TicketService } from './tickets/service.js';
 
 export interface Service {
   readonly config: AppConfig;
@@ -22,6 +27,8 @@ export interface Service {
   readonly queue: JobQueue;
   readonly repositories: Repositories;
   readonly admins: AdminPolicy;
+  readonly integrations: IntegrationService;
+  readonly tickets: TicketService;
   readonly secretBox: SecretBox;
   readonly metrics: Metrics;
   readonly app: Express;
@@ -37,6 +44,10 @@ export interface StartOptions {
   readonly logger?: Logger;
   /** pg-boss maintenance interval, shortened by tests. */
   readonly superviseIntervalSeconds?: number;
+  /** Ticket provider adapters (default: Jira, Azure DevOps, ServiceNow). */
+  readonly providers?: readonly TicketProviderFactory[];
+  /** Per-call timeout of provider calls. */
+  readonly providerTimeoutMs?: number;
 }
 
 /** Composition root: config -> keyring -> database -> migrations -> queue -> HTTP. */
@@ -49,6 +60,7 @@ export async function startService(config: AppConfig, options: StartOptions = {}
     await runMigrations(database);
     const metrics = createMetrics();
     const repositories = createRepositories(database.db, secretBox);
+    let deadLetterTickets: TicketService | undefined;
     queue = new JobQueue({
       handle: database,
       logger,
@@ -56,6 +68,13 @@ export async function startService(config: AppConfig, options: StartOptions = {}
       ...(options.superviseIntervalSeconds
         ? { superviseIntervalSeconds: options.superviseIntervalSeconds }
         : {}),
+      onDeadLetter: async (letter) => {
+        logger.error({ queue: letter.queue, jobId: letter.jobId }, 'job dead-lettered after its last retry');
+        if (letter.queue === createTicketJob.name && deadLetterTickets) {
+          const data = createTicketJob.schema.parse(letter.data);
+          await deadLetterTickets.markGaveUp(data.tenantId, data.ticketId);
+        }
+      },
     });
     await queue.start();
     const jobs = queue;
@@ -67,6 +86,32 @@ export async function startService(config: AppConfig, options: StartOptions = {}
       );
     });
     if (database.kind === 'pglite') await queueRotationIfNeeded(database, secretBox, jobs);
+
+    const urlPolicy = { allowHttp: config.allowHttp, allowPrivateNetworks: config.allowPrivateNetworks };
+    const integrations = new IntegrationService({
+      repositories,
+      registry: createProviderRegistry(options.providers ?? ticketProviderFactories),
+      urlPolicy,
+      logger,
+      ...(options.providerTimeoutMs ? { timeoutMs: options.providerTimeoutMs } : {}),
+    });
+    const tickets = new TicketService({
+      db: database.db,
+      box: secretBox,
+      repositories,
+      integrations,
+      queue: jobs,
+      logger,
+    });
+    deadLetterTickets = tickets;
+    await tickets.work();
+    await scheduleHealthChecks({
+      queue: jobs,
+      integrations,
+      tenants: repositories.tenants,
+      logger,
+      cron: config.healthCheckCron,
+    });
 
     let draining = false;
     const app = createHttpApp({
@@ -110,6 +155,8 @@ export async function startService(config: AppConfig, options: StartOptions = {}
       queue: jobs,
       repositories,
       admins: new AdminPolicy(config.admins, repositories.identities),
+      integrations,
+      tickets,
       secretBox,
       metrics,
       app,

@@ -201,6 +201,16 @@ export class JobQueue {
     });
   }
 
+  /**
+   * Runs the job on a cron schedule. pg-boss keeps schedules in the database and fires each
+   * occurrence once, whatever the number of replicas.
+   */
+  async schedule<T>(definition: JobDefinition<T>, cron: string, data: T): Promise<void> {
+    const parsed = definition.schema.parse(data);
+    await this.#ensureQueue(definition as JobDefinition<unknown>);
+    await this.#boss.schedule(definition.name, cron, parsed as object);
+  }
+
   /** True when pg-boss can reach its schema (used by /readyz). */
   async ping(): Promise<boolean> {
     if (!this.running) return false;

@@ -198,8 +198,10 @@ export function retryAfterSeconds(
   now = Date.now(),
 ): number | undefined {
   const get = (name: string): string | undefined => {
-    if (headers instanceof Headers) return headers.get(name) ?? undefined;
-    const value = headers[name] ?? headers[name.toLowerCase()];
+    // Duck-typed: undici's Headers class is not Node's global one.
+    if (typeof (headers as Headers).get === 'function') return (headers as Headers).get(name) ?? undefined;
+    const record = headers as Record<string, string | string[] | undefined>;
+    const value = record[name] ?? record[name.toLowerCase()];
     return Array.isArray(value) ? value[0] : value;
   };
   const retryAfter = get('retry-after');

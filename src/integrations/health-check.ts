@@ -1,0 +1,34 @@
+import { z } from 'zod/v4';
+import { defineJob, type JobQueue } from '../jobs/queue.js';
+import type { Logger } from '../logger.js';
+import type { TenantRepository } from '../storage/repositories/tenants.js';
+import type { IntegrationService } from './service.js';
+
+/** Re-verifies every stored provider credential, so an expired PAT shows before someone clicks. */
+export const healthCheckJob = defineJob({
+  name: 'integrations.health-check',
+  schema: z.object({}),
+  retryLimit: 1,
+  expireInSeconds: 900,
+});
+
+export async function scheduleHealthChecks(options: {
+  queue: JobQueue;
+  integrations: IntegrationService;
+  tenants: TenantRepository;
+  logger: Logger;
+  cron: string;
+}): Promise<void> {
+  await options.queue.work(healthCheckJob, async () => {
+    let checked = 0;
+    for (const tenant of await options.tenants.list()) {
+      const changes = await options.integrations.healthCheck(tenant.id);
+      checked++;
+      for (const change of changes) {
+        options.logger.warn({ tenant: tenant.id, ...change }, 'provider health changed');
+      }
+    }
+    options.logger.debug({ tenants: checked }, 'integration health check done');
+  });
+  await options.queue.schedule(healthCheckJob, options.cron, {});
+}
