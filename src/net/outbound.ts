@@ -76,16 +76,29 @@ export function createOutboundFetch(options: OutboundOptions): OutboundFetch {
 
 /**
  * https/http agents with the same connect-time guard, for SDKs built on node:http
- * (azure-devops-node-api's typed-rest-client).
+ * (azure-devops-node-api's typed-rest-client). One keep-alive pool per policy and timeout.
  */
-export function createGuardedAgents(options: OutboundOptions): { https: HttpsAgent; http: HttpAgent } {
-  const lookup = guardedLookup(options.policy) as never;
+export function createGuardedAgents(options: OutboundOptions): GuardedAgents {
   const timeout = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  return {
-    https: new HttpsAgent({ keepAlive: true, lookup, timeout }),
-    http: new HttpAgent({ keepAlive: true, lookup, timeout }),
-  };
+  const key = `${options.policy.allowHttp}:${options.policy.allowPrivateNetworks}:${timeout}`;
+  let agents = agentPools.get(key);
+  if (!agents) {
+    const lookup = guardedLookup(options.policy) as never;
+    agents = {
+      https: new HttpsAgent({ keepAlive: true, lookup, timeout }),
+      http: new HttpAgent({ keepAlive: true, lookup, timeout }),
+    };
+    agentPools.set(key, agents);
+  }
+  return agents;
 }
+
+export interface GuardedAgents {
+  readonly https: HttpsAgent;
+  readonly http: HttpAgent;
+}
+
+const agentPools = new Map<string, GuardedAgents>();
 
 const UNREACHABLE_CODES = new Set([
   'ENOTFOUND',

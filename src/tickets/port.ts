@@ -9,7 +9,7 @@
  * provider's own field errors, `details.retryAfterSeconds` a rate limit's wait. `verify` never
  * throws for those: it returns them classified.
  */
-import type { ErrorCode } from '../errors.js';
+import type { AppError, ErrorCode } from '../errors.js';
 import type { UrlPolicy } from '../net/url-policy.js';
 
 export const TICKET_PROVIDER_KINDS = ['jira', 'azure-devops', 'servicenow'] as const;
@@ -151,4 +151,17 @@ export interface TicketProviderFactory {
   readonly descriptor: ProviderDescriptor;
   /** One new instance per tenant and call site; never a shared instance mutated per call. */
   create(context: ProviderContext): TicketProvider;
+}
+
+/** The classified `verify` answer for an AppError an adapter raised on the way. */
+export function verifyFailure(error: AppError): VerifyResult {
+  const field = typeof error.details?.field === 'string' ? error.details.field : undefined;
+  const fieldErrors = error.details?.fieldErrors as Record<string, string> | undefined;
+  return {
+    ok: false,
+    code: error.code,
+    message: error.message,
+    ...(field ? { field } : {}),
+    ...(fieldErrors && Object.keys(fieldErrors).length > 0 ? { fieldErrors } : {}),
+  };
 }

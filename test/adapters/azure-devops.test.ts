@@ -26,24 +26,14 @@ import {
   wiqlForTag,
   workItemTitle,
 } from '../../adapters/tickets/azure-devops/mapping.js';
-import { isAppError } from '../../src/errors.js';
 import { isNonPublicAddress } from '../../src/net/url-policy.js';
 import { PROJECT_ROOT } from '../../src/paths.js';
 import type { ProviderContext, TicketInput } from '../../src/tickets/port.js';
+import { errorOf } from '../support/errors.js';
 import { type AzureDevOpsFake, startAzureDevOpsFake } from '../support/fakes/azure-devops-fake.js';
 
 const LOOPBACK = { allowHttp: true, allowPrivateNetworks: true };
 const STRICT = { allowHttp: false, allowPrivateNetworks: false };
-
-async function errorOf(promise: Promise<unknown>) {
-  try {
-    await promise;
-  } catch (error) {
-    if (!isAppError(error)) throw error;
-    return { code: error.code, message: error.message, details: error.details ?? {} };
-  }
-  throw new Error('expected the call to fail');
-}
 
 function example(file: string): { responses: { '200': { body: Record<string, unknown> } } } {
   return JSON.parse(

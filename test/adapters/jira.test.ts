@@ -21,19 +21,10 @@ import {
 import { createJiraProvider } from '../../adapters/tickets/jira/provider.js';
 import { isAppError } from '../../src/errors.js';
 import type { TicketInput } from '../../src/tickets/port.js';
+import { errorOf } from '../support/errors.js';
 import { isValidAdf, type JiraFake, startJiraFake } from '../support/fakes/jira-fake.js';
 
 const LOOPBACK = { allowHttp: true, allowPrivateNetworks: true };
-
-async function errorOf(promise: Promise<unknown>) {
-  try {
-    await promise;
-  } catch (error) {
-    if (!isAppError(error)) throw error;
-    return { code: error.code, message: error.message, details: error.details ?? {} };
-  }
-  throw new Error('expected the call to fail');
-}
 
 function ticket(fake: JiraFake, overrides: Partial<TicketInput> = {}): TicketInput {
   return {

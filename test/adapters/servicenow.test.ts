@@ -7,8 +7,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { clearServiceNowTokenCache, serviceNowProvider } from '../../adapters/tickets/servicenow/index.js';
-import { isAppError } from '../../src/errors.js';
 import type { ProviderValues, Severity, TicketInput, TicketProvider } from '../../src/tickets/port.js';
+import { errorOf } from '../support/errors.js';
 import {
   type ServiceNowFake,
   type ServiceNowFakeOptions,
@@ -28,16 +28,6 @@ async function start(options: ServiceNowFakeOptions = {}): Promise<ServiceNowFak
 
 function provider(values: ProviderValues, maxAttempts = 3): TicketProvider {
   return serviceNowProvider.create({ values, urlPolicy: LOOPBACK, timeoutMs: 2_000, maxAttempts });
-}
-
-async function errorOf(promise: Promise<unknown>) {
-  try {
-    await promise;
-  } catch (error) {
-    if (!isAppError(error)) throw error;
-    return { code: error.code, message: error.message, details: error.details ?? {} };
-  }
-  throw new Error('expected the call to fail');
 }
 
 function input(f: ServiceNowFake, overrides: Partial<TicketInput> = {}): TicketInput {

@@ -8,8 +8,8 @@
  */
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isAppError } from '../../src/errors.js';
 import type { TicketInput, TicketProvider, TicketProviderFactory } from '../../src/tickets/port.js';
+import { errorOf } from '../support/errors.js';
 import type { ProviderFake } from '../support/fakes/provider-fake.js';
 
 export interface ContractOptions {
@@ -19,18 +19,6 @@ export interface ContractOptions {
 }
 
 const LOOPBACK = { allowHttp: true, allowPrivateNetworks: true };
-
-async function errorOf(
-  promise: Promise<unknown>,
-): Promise<{ code: string; message: string; details: Record<string, unknown> }> {
-  try {
-    await promise;
-  } catch (error) {
-    if (!isAppError(error)) throw error;
-    return { code: error.code, message: error.message, details: error.details ?? {} };
-  }
-  throw new Error('expected the call to fail');
-}
 
 /** A port nothing listens on (taken, then released). */
 async function closedPort(): Promise<number> {

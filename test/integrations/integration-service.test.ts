@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { azureDevOpsProvider } from '../../adapters/tickets/azure-devops/index.js';
@@ -10,22 +9,13 @@ import { startJiraFake } from '../support/fakes/jira-fake.js';
 import type { ProviderFake } from '../support/fakes/provider-fake.js';
 import { startServiceNowFake } from '../support/fakes/servicenow-fake.js';
 import { useService } from '../support/service.js';
+import { waitFor } from '../support/wait.js';
 
 const PROVIDERS: [TicketProviderFactory, () => Promise<ProviderFake>][] = [
   [jiraProvider, () => startJiraFake()],
   [azureDevOpsProvider, () => startAzureDevOpsFake()],
   [serviceNowProvider, () => startServiceNowFake()],
 ];
-
-async function waitFor<T>(probe: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(100);
-  }
-}
 
 describe.each(PROVIDERS)('integration and ticket services with %s', (factory, startFake) => {
   const kind = factory.descriptor.kind;

@@ -8,16 +8,7 @@ import { tenants } from '../../src/storage/schema.js';
 import { describeEachDatabase } from '../support/databases.js';
 import { memoryLogger } from '../support/logs.js';
 import { useStore } from '../support/store.js';
-
-async function waitFor<T>(probe: () => T | Promise<T>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(50);
-  }
-}
+import { waitFor } from '../support/wait.js';
 
 async function counter(metrics: Metrics, queue: string, outcome: string): Promise<number> {
   const metric = await metrics.jobs.get();

@@ -54,6 +54,7 @@ import {
   classifyTransportError,
   createGuardedAgents,
   DEFAULT_TIMEOUT_MS,
+  type GuardedAgents,
   retryAfterSeconds,
 } from '../../../src/net/outbound.js';
 import { checkUrl, type UrlPolicy } from '../../../src/net/url-policy.js';
@@ -91,28 +92,10 @@ interface CallRecord {
 
 const callContext = new AsyncLocalStorage<CallRecord>();
 
-interface GuardedAgents {
-  readonly https: ReturnType<typeof createGuardedAgents>['https'];
-  readonly http: ReturnType<typeof createGuardedAgents>['http'];
-}
-
 interface Guard {
   readonly agents: GuardedAgents;
   readonly policy: UrlPolicy;
   readonly timeoutMs: number;
-}
-
-/** One keep-alive pool per policy and timeout, shared by all tenants (sockets carry no tenant state). */
-const agentPools = new Map<string, GuardedAgents>();
-
-function guardedAgentsFor(policy: UrlPolicy, timeoutMs: number): GuardedAgents {
-  const key = `${policy.allowHttp}:${policy.allowPrivateNetworks}:${timeoutMs}`;
-  let agents = agentPools.get(key);
-  if (!agents) {
-    agents = createGuardedAgents({ policy, timeoutMs });
-    agentPools.set(key, agents);
-  }
-  return agents;
 }
 
 /** The typed-rest-client HttpClient members we take over (typed-rest-client 3.1.2). */
@@ -252,7 +235,11 @@ export class AzureDevOpsClient {
     this.organizationUrl = options.organizationUrl;
     this.host = new URL(options.organizationUrl).host;
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    this.guard = { agents: guardedAgentsFor(options.policy, timeoutMs), policy: options.policy, timeoutMs };
+    this.guard = {
+      agents: createGuardedAgents({ policy: options.policy, timeoutMs }),
+      policy: options.policy,
+      timeoutMs,
+    };
     const requestOptions: IRequestOptions = {
       socketTimeout: timeoutMs,
       allowRetries: false,

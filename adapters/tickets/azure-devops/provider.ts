@@ -20,6 +20,7 @@ import type {
   TicketType,
   VerifyResult,
 } from '../../../src/tickets/port.js';
+import { verifyFailure } from '../../../src/tickets/port.js';
 import {
   AzureDevOpsClient,
   invalidCredentials,
@@ -71,18 +72,6 @@ function isAnonymous(user: AdoIdentity): boolean {
 function emailOf(user: AdoIdentity): string | undefined {
   const account = (user.properties as { Account?: { $value?: unknown } } | undefined)?.Account?.$value;
   return typeof account === 'string' && account.includes('@') ? account : undefined;
-}
-
-function failure(error: AppError): VerifyResult {
-  const field = typeof error.details?.field === 'string' ? error.details.field : undefined;
-  const fieldErrors = error.details?.fieldErrors as Record<string, string> | undefined;
-  return {
-    ok: false,
-    code: error.code,
-    message: error.message,
-    ...(field ? { field } : {}),
-    ...(fieldErrors && Object.keys(fieldErrors).length > 0 ? { fieldErrors } : {}),
-  };
 }
 
 /** "Ops\Cloud\Web" paths of a classification tree, the form System.AreaPath/IterationPath take. */
@@ -161,7 +150,7 @@ export class AzureDevOpsProvider implements TicketProvider {
       return { ok: true, identity, summary };
     } catch (error) {
       if (!isAppError(error)) throw error;
-      return failure(error);
+      return verifyFailure(error);
     }
   }
 

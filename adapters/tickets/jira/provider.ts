@@ -21,6 +21,7 @@ import {
   type TicketStatus,
   type TicketType,
   type VerifyResult,
+  verifyFailure,
 } from '../../../src/tickets/port.js';
 import {
   createJiraApi,
@@ -56,18 +57,6 @@ interface Session {
 
 function deploymentName(credentials: JiraCredentials): string {
   return credentials.deployment === 'cloud' ? 'Jira Cloud' : 'Jira Data Center / Server';
-}
-
-function failure(error: AppError): VerifyResult {
-  const field = typeof error.details?.field === 'string' ? error.details.field : undefined;
-  const fieldErrors = error.details?.fieldErrors as Record<string, string> | undefined;
-  return {
-    ok: false,
-    code: error.code,
-    message: error.message,
-    ...(field ? { field } : {}),
-    ...(fieldErrors && Object.keys(fieldErrors).length ? { fieldErrors } : {}),
-  };
 }
 
 /** The same code with a sentence that names the thing; errors about the site (with a field) stay. */
@@ -128,7 +117,7 @@ export class JiraTicketProvider implements TicketProvider {
       }
       return { ok: true, identity, summary };
     } catch (error) {
-      if (isAppError(error)) return failure(error);
+      if (isAppError(error)) return verifyFailure(error);
       throw error;
     }
   }

@@ -19,6 +19,7 @@ import type {
   TicketType,
   VerifyResult,
 } from '../../../src/tickets/port.js';
+import { verifyFailure } from '../../../src/tickets/port.js';
 import { ServiceNowClient, type TableRecord } from './client.js';
 import { FIELD, readCredentials, type ServiceNowCredentials, serviceNowFields } from './credentials.js';
 import {
@@ -99,17 +100,7 @@ class ServiceNowTicketProvider implements TicketProvider {
             this.context.values[FIELD.instanceUrl] ?? 'ServiceNow',
             FIELD.instanceUrl,
           );
-      const field = appError.details?.field;
-      const fieldErrors = appError.details?.fieldErrors;
-      return {
-        ok: false,
-        code: appError.code,
-        message: appError.message,
-        ...(typeof field === 'string' ? { field } : {}),
-        ...(fieldErrors && typeof fieldErrors === 'object'
-          ? { fieldErrors: fieldErrors as Record<string, string> }
-          : {}),
-      };
+      return verifyFailure(appError);
     }
   }
 
