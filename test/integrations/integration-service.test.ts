@@ -37,6 +37,11 @@ describe.each(PROVIDERS)('integration and ticket services with %s', (factory, st
     await fake?.close();
   });
 
+  it('schedules the health check once, in the database', async () => {
+    const schedules = await running.service.queue.boss.getSchedules('integrations.health-check');
+    expect(schedules).toEqual([expect.objectContaining({ name: 'integrations.health-check', cron: '7 * * * *' })]);
+  });
+
   it('starts Not Connected', async () => {
     const view = await running.service.integrations.status(tenantId, kind);
     expect(view).toMatchObject({ status: 'not_connected', badge: 'Not Connected', displayName: name });
