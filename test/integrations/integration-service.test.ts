@@ -39,7 +39,9 @@ describe.each(PROVIDERS)('integration and ticket services with %s', (factory, st
 
   it('schedules the health check once, in the database', async () => {
     const schedules = await running.service.queue.boss.getSchedules('integrations.health-check');
-    expect(schedules).toEqual([expect.objectContaining({ name: 'integrations.health-check', cron: '7 * * * *' })]);
+    expect(schedules).toEqual([
+      expect.objectContaining({ name: 'integrations.health-check', cron: '7 * * * *' }),
+    ]);
   });
 
   it('starts Not Connected', async () => {
