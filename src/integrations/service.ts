@@ -147,15 +147,19 @@ export class IntegrationService {
   }
 
   /**
-   * Validates the form, fills blank secrets from the saved ones, verifies live, and only then
-   * stores: a failed attempt leaves what was saved before untouched.
+   * Checks the form without calling the provider (required fields, URLs through the SSRF
+   * check, emails, choices), filling blank secret fields from the saved values. Fast enough for
+   * Slack's 3-second view_submission answer.
    */
-  async connect(
+  async validate(
     tenantId: string,
     kind: TicketProviderKind,
     input: ProviderValues,
-    actor: string,
-  ): Promise<ConnectResult> {
+  ): Promise<{
+    values: Record<string, string>;
+    fieldErrors: Record<string, string>;
+    existing: IntegrationRow | undefined;
+  }> {
     const descriptor = this.descriptor(kind);
     const existing = await this.#o.repositories.integrations.get(tenantId, kind);
     const savedSecrets = existing ? (this.#o.repositories.integrations.credentials(existing) ?? {}) : {};
@@ -179,6 +183,21 @@ export class IntegrationService {
       if (problem) fieldErrors[field.key] = problem;
       values[field.key] = value;
     }
+    return { values, fieldErrors, existing };
+  }
+
+  /**
+   * Validates the form, fills blank secrets from the saved ones, verifies live, and only then
+   * stores: a failed attempt leaves what was saved before untouched.
+   */
+  async connect(
+    tenantId: string,
+    kind: TicketProviderKind,
+    input: ProviderValues,
+    actor: string,
+  ): Promise<ConnectResult> {
+    const descriptor = this.descriptor(kind);
+    const { values, fieldErrors, existing } = await this.validate(tenantId, kind, input);
     if (Object.keys(fieldErrors).length > 0) {
       return { ok: false, code: ErrorCode.VALIDATION, message: 'Some fields need attention.', fieldErrors };
     }

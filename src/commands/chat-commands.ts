@@ -1,0 +1,472 @@
+import { desc, eq } from 'drizzle-orm';
+import { AppError, ErrorCode, isAppError } from '../errors.js';
+import type { AdminPolicy } from '../identity/admins.js';
+import type { IntegrationService, ProviderStatusView } from '../integrations/service.js';
+import type { Database } from '../storage/db.js';
+import type { Repositories } from '../storage/repositories/index.js';
+import { recommendations, tickets } from '../storage/schema.js';
+import type { ProviderValues, Routing, TicketProviderKind } from '../tickets/port.js';
+import { COMMANDS, type Command, type CommandName } from './grammar.js';
+import type {
+  ActionButton,
+  AuditView,
+  ConfigureFormView,
+  ConfirmView,
+  FormField,
+  HelpView,
+  IntegrationDetailsView,
+  IntegrationFormView,
+  NoticeView,
+  ProviderSection,
+  StatusBoardView,
+  View,
+} from './views.js';
+
+/** Who is asking, as the chat platform adapter established it. */
+export interface Actor {
+  readonly tenantId: string;
+  readonly platform: 'slack' | 'teams';
+  readonly userId: string;
+  /** Workspace admin / owner (Slack), as the platform reports it. */
+  readonly platformAdmin: boolean;
+}
+
+/** What to do with a command's answer: a message (ephemeral) or a form to open. */
+export type Reply =
+  | { readonly type: 'message'; readonly view: View }
+  | { readonly type: 'open-form'; readonly view: IntegrationFormView | IntegrationDetailsView | ConfirmView }
+  | { readonly type: 'open-configure'; readonly provider: TicketProviderKind };
+
+export type FormOutcome =
+  /** Show these at the fields, keep the form open (Slack: response_action errors). */
+  | { readonly type: 'errors'; readonly errors: Readonly<Record<string, string>> }
+  /** Replace the form with this view (success notice, or the form again with the error). */
+  | { readonly type: 'view'; readonly view: View };
+
+export interface ChatCommandsOptions {
+  readonly db: Database;
+  readonly repositories: Repositories;
+  readonly integrations: IntegrationService;
+  readonly admins: AdminPolicy;
+}
+
+const ADMIN_ONLY = new Set<CommandName>(COMMANDS.filter((c) => c.adminOnly).map((c) => c.name));
+
+function notice(tone: NoticeView['tone'], title: string, text?: string): NoticeView {
+  return { kind: 'notice', tone, title, ...(text ? { text } : {}) };
+}
+
+function actorName(actor: Actor): string {
+  return `${actor.platform}:${actor.userId}`;
+}
+
+/**
+ * The commands and forms of both chat platforms. Methods return view models; the adapters
+ * decide how to show them (ephemeral message, modal, App Home, Adaptive Card).
+ */
+export class ChatCommands {
+  readonly #o: ChatCommandsOptions;
+
+  constructor(options: ChatCommandsOptions) {
+    this.#o = options;
+  }
+
+  async isAdmin(actor: Actor): Promise<boolean> {
+    return (
+      actor.platformAdmin || (await this.#o.admins.isAdmin(actor.tenantId, actor.platform, actor.userId))
+    );
+  }
+
+  #refusal(): NoticeView {
+    return notice(
+      'error',
+      'Only CloudPi admins can change integrations',
+      'Workspace admins and owners are CloudPi admins, and so are people an admin granted it to (cloudpi admin grant). Ask one of them.',
+    );
+  }
+
+  help(suggestion?: string): HelpView {
+    return {
+      kind: 'help',
+      intro: 'CloudPi brings your Integration settings and cost recommendations into chat. Commands:',
+      commands: COMMANDS.map((c) => ({ usage: `/cloudpi ${c.usage}`, description: c.description })),
+      ...(suggestion ? { suggestion: `/cloudpi ${suggestion}` } : {}),
+    };
+  }
+
+  /** Answers a parsed command. Forms that need provider data come back as `open-configure`. */
+  async handle(actor: Actor, command: Command): Promise<Reply> {
+    if (command.name === 'unknown') return { type: 'message', view: this.help(command.suggestion) };
+    if (command.name === 'usage') return { type: 'message', view: notice('warning', command.message) };
+    if (ADMIN_ONLY.has(command.name) && !(await this.isAdmin(actor))) {
+      return { type: 'message', view: this.#refusal() };
+    }
+    switch (command.name) {
+      case 'help':
+        return { type: 'message', view: this.help() };
+      case 'integrations':
+        return { type: 'message', view: await this.statusBoard(actor) };
+      case 'connect':
+        return { type: 'open-form', view: await this.integrationEntry(actor, command.provider) };
+      case 'configure':
+        return { type: 'open-configure', provider: command.provider };
+      case 'disconnect':
+        return { type: 'open-form', view: this.confirmDisconnect(command.provider) };
+      case 'audit':
+        return { type: 'message', view: await this.audit(actor) };
+      case 'sso':
+      case 'smtp':
+      case 'subscribe':
+      case 'unsubscribe':
+      case 'login':
+        return {
+          type: 'message',
+          view: notice(
+            'info',
+            `/cloudpi ${command.name} is not available in this version yet`,
+            'Ticket providers (Jira, Azure DevOps, ServiceNow) can be connected now: /cloudpi integrations.',
+          ),
+        };
+    }
+  }
+
+  #section(view: ProviderStatusView, canEdit: boolean): ProviderSection {
+    const details: string[] = [];
+    const site = Object.entries(view.values).find(([k]) => /url/i.test(k))?.[1];
+    if (site) details.push(site);
+    if (view.status === 'error' && view.lastError) {
+      details.push(
+        `Last check failed${view.lastVerifiedAt ? ` at ${view.lastVerifiedAt.toISOString()}` : ''}: ${view.lastError}`,
+      );
+    }
+    if (view.routing.project)
+      details.push(
+        `Tickets go to ${view.routing.project}${view.routing.ticketType ? ` (${view.routing.ticketType})` : ''}`,
+      );
+    if (view.status === 'connected') details.push('Ticket creation is paused.');
+    const p = view.kind;
+    const actions: ActionButton[] = !canEdit
+      ? []
+      : view.status === 'not_connected'
+        ? [{ action: 'connect', label: 'Connect', provider: p, style: 'primary' }]
+        : [
+            { action: 'edit', label: 'Edit', provider: p },
+            { action: 'configure', label: 'Configure', provider: p },
+            view.paused
+              ? { action: 'activate', label: 'Activate', provider: p }
+              : { action: 'pause', label: 'Pause', provider: p },
+            { action: 'disconnect', label: 'Disconnect Provider', provider: p, style: 'danger' },
+          ];
+    return {
+      provider: p,
+      displayName: view.displayName,
+      badge: view.badge,
+      status: view.status,
+      details,
+      actions,
+    };
+  }
+
+  /** The Integration settings page (App Home, `integrations`). */
+  async statusBoard(actor: Actor): Promise<StatusBoardView> {
+    const canEdit = await this.isAdmin(actor);
+    const board = await this.#o.integrations.statusBoard(actor.tenantId);
+    const recent = await this.#o.db
+      .select({
+        key: tickets.key,
+        url: tickets.url,
+        provider: tickets.provider,
+        status: tickets.status,
+        title: recommendations.title,
+      })
+      .from(tickets)
+      .innerJoin(recommendations, eq(recommendations.id, tickets.recommendationId))
+      .where(eq(tickets.tenantId, actor.tenantId))
+      .orderBy(desc(tickets.createdAt))
+      .limit(5);
+    return {
+      kind: 'status-board',
+      title: 'Integration settings',
+      providers: board.map((view) => this.#section(view, canEdit)),
+      settings: [
+        {
+          name: 'SSO',
+          badge: 'Not Connected',
+          details: ['Single sign-on (OpenID Connect) comes in a later version.'],
+          actions: [],
+        },
+        {
+          name: 'SMTP',
+          badge: 'Not Connected',
+          details: ['Email notifications come in a later version.'],
+          actions: [],
+        },
+      ],
+      recentTickets: recent
+        .filter((t) => t.key && t.url)
+        .map((t) => ({ key: t.key!, url: t.url!, provider: t.provider, title: t.title, status: t.status })),
+      canEdit,
+    };
+  }
+
+  /** `connect <provider>`: the form for a new integration, the details (with Edit) for a configured one. */
+  async integrationEntry(
+    actor: Actor,
+    provider: TicketProviderKind,
+  ): Promise<IntegrationFormView | IntegrationDetailsView> {
+    const view = await this.#o.integrations.status(actor.tenantId, provider);
+    if (view.status === 'not_connected') return this.integrationForm(actor, provider);
+    return this.integrationDetails(view);
+  }
+
+  integrationDetails(view: ProviderStatusView, message?: NoticeView): IntegrationDetailsView {
+    const section = this.#section(view, true);
+    return {
+      kind: 'integration-details',
+      provider: view.kind,
+      title: view.displayName,
+      badge: view.badge,
+      details: section.details,
+      actions: section.actions,
+      ...(message ? { notice: message } : {}),
+    };
+  }
+
+  /** The connection form: Save when new, Update when configured; secrets never pre-filled. */
+  async integrationForm(
+    actor: Actor,
+    provider: TicketProviderKind,
+    errors: Readonly<Record<string, string>> = {},
+    typed: ProviderValues = {},
+    message?: NoticeView,
+  ): Promise<IntegrationFormView> {
+    const descriptor = this.#o.integrations.descriptor(provider);
+    const view = await this.#o.integrations.status(actor.tenantId, provider);
+    const configured = view.status !== 'not_connected';
+    const fields: FormField[] = descriptor.fields.map((field) => {
+      const value = field.secret
+        ? undefined
+        : (typed[field.key] ?? view.values[field.key] ?? field.defaultValue);
+      const hasSavedSecret = field.secret && view.savedSecrets.includes(field.key);
+      return {
+        ...field,
+        ...(value ? { value } : {}),
+        ...(hasSavedSecret
+          ? { hasSavedSecret: true, required: false, hint: 'Leave blank to keep the saved value.' }
+          : {}),
+      };
+    });
+    return {
+      kind: 'integration-form',
+      provider,
+      title: `${configured ? 'Edit' : 'Connect'} ${descriptor.displayName}`.slice(0, 24),
+      submitLabel: configured ? 'Update' : 'Save',
+      fields,
+      errors,
+      ...(message ? { notice: message } : {}),
+    };
+  }
+
+  /** First step of a submission, fast: field problems to show at once, or none. */
+  async validateIntegrationForm(
+    actor: Actor,
+    provider: TicketProviderKind,
+    values: ProviderValues,
+  ): Promise<Record<string, string>> {
+    if (!(await this.isAdmin(actor))) return { _: this.#refusal().text ?? '' };
+    return (await this.#o.integrations.validate(actor.tenantId, provider, values)).fieldErrors;
+  }
+
+  /** Second step: verify live and save; the outcome replaces the "Verifying…" view. */
+  async submitIntegrationForm(
+    actor: Actor,
+    provider: TicketProviderKind,
+    values: ProviderValues,
+  ): Promise<FormOutcome> {
+    if (!(await this.isAdmin(actor))) return { type: 'view', view: this.#refusal() };
+    const result = await this.#o.integrations.connect(actor.tenantId, provider, values, actorName(actor));
+    if (result.ok) {
+      const view = await this.#o.integrations.status(actor.tenantId, provider);
+      return {
+        type: 'view',
+        view: this.integrationDetails(
+          view,
+          notice('success', result.message, `Signed in as ${result.identity}.`),
+        ),
+      };
+    }
+    const safeValues = Object.fromEntries(
+      Object.entries(values).filter(
+        ([k]) => !this.#o.integrations.descriptor(provider).fields.find((f) => f.key === k)?.secret,
+      ),
+    );
+    return {
+      type: 'view',
+      view: await this.integrationForm(
+        actor,
+        provider,
+        result.fieldErrors,
+        safeValues,
+        notice('error', result.message),
+      ),
+    };
+  }
+
+  /** Routing form, with projects and types listed from the provider. May be slow: open a placeholder first. */
+  async configureForm(
+    actor: Actor,
+    provider: TicketProviderKind,
+    errors: Record<string, string> = {},
+  ): Promise<ConfigureFormView | NoticeView> {
+    if (!(await this.isAdmin(actor))) return this.#refusal();
+    const name = this.#o.integrations.descriptor(provider).displayName;
+    let provided: Awaited<ReturnType<IntegrationService['providerFor']>>;
+    try {
+      provided = await this.#o.integrations.providerFor(actor.tenantId, provider);
+    } catch (error) {
+      return notice('error', isAppError(error) ? error.message : `${name} cannot be configured right now.`);
+    }
+    const { provider: adapter, routing } = provided;
+    try {
+      const projects = await adapter.listProjects();
+      const project = routing.project ?? projects[0]?.key;
+      const types = project ? await adapter.listTicketTypes(project) : [];
+      const ticketType = routing.ticketType ?? types[0]?.name;
+      const required = project && ticketType ? await adapter.describeFields(project, ticketType) : [];
+      return {
+        kind: 'configure-form',
+        provider,
+        title: `Configure ${name}`.slice(0, 24),
+        submitLabel: routing.project ? 'Update' : 'Save',
+        fields: [
+          {
+            key: 'project',
+            label: provider === 'servicenow' ? 'Assignment group' : 'Project',
+            required: true,
+            type: 'select',
+            options: projects.slice(0, 100).map((p) => ({ value: p.key, label: p.name.slice(0, 75) })),
+            ...(routing.project ? { value: routing.project } : {}),
+          },
+          {
+            key: 'ticketType',
+            label:
+              provider === 'azure-devops' ? 'Work item type' : provider === 'jira' ? 'Issue type' : 'Type',
+            required: true,
+            type: 'select',
+            options: types.slice(0, 100).map((t) => ({ value: t.name, label: t.name.slice(0, 75) })),
+            ...(ticketType ? { value: ticketType } : {}),
+          },
+          ...required.map((f) => ({
+            key: `field:${f.key}`,
+            label: f.name.slice(0, 48),
+            required: true,
+            type: f.allowedValues?.length ? ('select' as const) : ('text' as const),
+            ...(f.allowedValues?.length
+              ? {
+                  options: f.allowedValues
+                    .slice(0, 100)
+                    .map((v) => ({ value: v.id, label: v.name.slice(0, 75) })),
+                }
+              : {}),
+            ...(routing.fieldValues?.[f.key] !== undefined
+              ? { value: String(routing.fieldValues[f.key]) }
+              : {}),
+          })),
+        ],
+        errors,
+      };
+    } catch (error) {
+      return notice('error', isAppError(error) ? error.message : `Could not read ${name}'s projects.`);
+    }
+  }
+
+  async submitConfigureForm(
+    actor: Actor,
+    provider: TicketProviderKind,
+    values: Record<string, string>,
+  ): Promise<FormOutcome> {
+    if (!(await this.isAdmin(actor))) return { type: 'view', view: this.#refusal() };
+    const fieldValues = Object.fromEntries(
+      Object.entries(values)
+        .filter(([k, v]) => k.startsWith('field:') && v)
+        .map(([k, v]) => [k.slice('field:'.length), v]),
+    );
+    const routing: Routing = {
+      ...(values.project ? { project: values.project } : {}),
+      ...(values.ticketType ? { ticketType: values.ticketType } : {}),
+      ...(provider === 'servicenow' && values.project ? { assignmentGroup: values.project } : {}),
+      ...(Object.keys(fieldValues).length ? { fieldValues } : {}),
+    };
+    if (!routing.project) return { type: 'errors', errors: { project: 'Choose where tickets go.' } };
+    const result = await this.#o.integrations.configure(actor.tenantId, provider, routing, actorName(actor));
+    if (!result.ok) return { type: 'view', view: notice('error', result.message) };
+    const view = await this.#o.integrations.status(actor.tenantId, provider);
+    return { type: 'view', view: this.integrationDetails(view, notice('success', result.message)) };
+  }
+
+  confirmDisconnect(provider: TicketProviderKind): ConfirmView {
+    const name = this.#o.integrations.descriptor(provider).displayName;
+    return {
+      kind: 'confirm',
+      title: `Disconnect ${name}?`.slice(0, 24),
+      text: `CloudPi will delete the saved ${name} credentials and stop creating tickets there. Tickets already created stay as they are.`,
+      confirm: { action: 'confirm-disconnect', label: 'Disconnect Provider', provider, style: 'danger' },
+    };
+  }
+
+  /** A button press on a view (App Home, details, confirmation). */
+  async act(actor: Actor, action: ActionButton['action'], provider: TicketProviderKind): Promise<Reply> {
+    if (action === 'refresh') return { type: 'message', view: await this.statusBoard(actor) };
+    if (!(await this.isAdmin(actor))) return { type: 'message', view: this.#refusal() };
+    const name = this.#o.integrations.descriptor(provider).displayName;
+    switch (action) {
+      case 'connect':
+      case 'edit':
+        return { type: 'open-form', view: await this.integrationForm(actor, provider) };
+      case 'configure':
+        return { type: 'open-configure', provider };
+      case 'disconnect':
+        return { type: 'open-form', view: this.confirmDisconnect(provider) };
+      case 'confirm-disconnect': {
+        const removed = await this.#o.integrations.disconnect(actor.tenantId, provider, actorName(actor));
+        return {
+          type: 'message',
+          view: removed
+            ? notice('success', `${name} is disconnected`, 'Its credentials were deleted.')
+            : notice('info', `${name} was not connected.`),
+        };
+      }
+      case 'pause':
+      case 'activate': {
+        try {
+          const view = await this.#o.integrations.setPaused(
+            actor.tenantId,
+            provider,
+            action === 'pause',
+            actorName(actor),
+          );
+          return {
+            type: 'message',
+            view: notice(
+              'success',
+              action === 'pause' ? `${name} is paused (Connected)` : `${name} is connected and active`,
+              view.badge,
+            ),
+          };
+        } catch (error) {
+          if (isAppError(error)) return { type: 'message', view: notice('error', error.message) };
+          throw error;
+        }
+      }
+    }
+    throw new AppError(ErrorCode.VALIDATION, `Unknown action ${action}.`);
+  }
+
+  async audit(actor: Actor): Promise<AuditView> {
+    const entries = await this.#o.repositories.audit.recent(actor.tenantId, 20);
+    return {
+      kind: 'audit',
+      entries: entries.map((e) => ({ at: e.at, actor: e.actor, action: e.action, target: e.target })),
+    };
+  }
+}
