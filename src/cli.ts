@@ -1,5 +1,6 @@
 #!/usr/bin/env -S node --max-semi-space-size=4
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { type AppConfig, loadConfig, readDotEnv } from './config.js';
@@ -13,6 +14,7 @@ import { JobQueue } from './jobs/queue.js';
 import { createLogger } from './logger.js';
 import { startService } from './main.js';
 import { createMetrics } from './metrics.js';
+import { PROJECT_ROOT } from './paths.js';
 import { type DatabaseHandle, openDatabase } from './storage/db.js';
 import { runMigrations } from './storage/migrate.js';
 import { createRepositories, type Repositories } from './storage/repositories/index.js';
@@ -268,6 +270,25 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       });
     });
 
+  const slack = program.command('slack').description('Slack app setup');
+  slack
+    .command('manifest')
+    .description(
+      "Print the Slack app manifest with this service's URLs filled in (paste it at api.slack.com/apps > Create New App > From a manifest)",
+    )
+    .option('--url <url>', 'the https URL Slack reaches this service at (default: CLOUDPI_PUBLIC_URL)')
+    .option('--name <name>', 'the app name shown in Slack (default: CloudPi)')
+    .action((opts: { url?: string; name?: string }) => {
+      const url = opts.url ?? readDotEnv(io.env).CLOUDPI_PUBLIC_URL;
+      if (!url) {
+        throw new AppError(
+          'VALIDATION',
+          'Give the https URL Slack reaches this service at: cloudpi slack manifest --url https://bot.example.com',
+        );
+      }
+      io.out(`${JSON.stringify(slackManifest(url, opts.name), null, 2)}\n`);
+    });
+
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return exitCode;
@@ -278,6 +299,53 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     io.err(`${describeError(error)}\n`);
     return 1;
   }
+}
+
+/**
+ * manifests/slack/manifest.json with the request URLs (slash command, interactivity, events) and
+ * the OAuth redirect URL on `baseUrl`. Slack only calls https URLs.
+ */
+export function slackManifest(baseUrl: string, name?: string): Record<string, unknown> {
+  let url: URL;
+  try {
+    url = new URL(baseUrl);
+  } catch {
+    throw new AppError('VALIDATION', `"${baseUrl}" is not a URL; give one like https://bot.example.com.`);
+  }
+  if (url.protocol !== 'https:') {
+    throw new AppError(
+      'VALIDATION',
+      `Slack only sends requests to https URLs; "${baseUrl}" is ${url.protocol.replace(':', '')}. Put the service behind TLS (a reverse proxy or tunnel) and give that URL.`,
+    );
+  }
+  if (url.username || url.password || url.search || url.hash) {
+    throw new AppError(
+      'VALIDATION',
+      `Give the service's base URL without credentials, query or fragment: ${url.origin}.`,
+    );
+  }
+  const base = `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+  const manifest = JSON.parse(
+    readFileSync(path.join(PROJECT_ROOT, 'manifests', 'slack', 'manifest.json'), 'utf8'),
+  ) as {
+    display_information: { name: string };
+    features: { bot_user: { display_name: string }; slash_commands: { url: string }[] };
+    oauth_config: { redirect_urls: string[] };
+    settings: { event_subscriptions: { request_url: string }; interactivity: { request_url: string } };
+  };
+  const events = `${base}/slack/events`;
+  for (const command of manifest.features.slash_commands) command.url = events;
+  manifest.settings.event_subscriptions.request_url = events;
+  manifest.settings.interactivity.request_url = events;
+  manifest.oauth_config.redirect_urls = [`${base}/slack/oauth_redirect`];
+  if (name !== undefined) {
+    const trimmed = name.trim();
+    if (!trimmed || trimmed.length > 35)
+      throw new AppError('VALIDATION', 'The app name must be 1 to 35 characters.');
+    manifest.display_information.name = trimmed;
+    manifest.features.bot_user.display_name = trimmed;
+  }
+  return manifest;
 }
 
 function formatCounts(counts: Record<string, number>): string {

@@ -31,6 +31,17 @@ export const ENV_DOCS: Record<string, string> = {
     'When stored provider credentials are re-verified (cron, UTC, 5 fields). Default "7 * * * *": hourly.',
   LOG_LEVEL: 'fatal, error, warn, info, debug, trace or silent. Default info.',
   LOG_FORMAT: 'json or pretty. Default: pretty on a terminal, json otherwise.',
+  SLACK_SIGNING_SECRET:
+    'Slack app Signing Secret (Basic Information > App Credentials): every request from Slack is checked with it. Needed in both Slack modes.',
+  SLACK_BOT_TOKEN:
+    'One-workspace mode: the Bot User OAuth Token (xoxb-...) from OAuth & Permissions after installing the app.',
+  SLACK_CLIENT_ID:
+    'OAuth mode (many workspaces): the app Client ID. Needs SLACK_CLIENT_SECRET and SLACK_STATE_SECRET too.',
+  SLACK_CLIENT_SECRET: 'OAuth mode: the app Client Secret.',
+  SLACK_STATE_SECRET:
+    'OAuth mode: a random string of 16+ characters that signs the OAuth state parameter (openssl rand -hex 32).',
+  SLACK_API_URL:
+    'Base URL of the Slack Web API. Default https://slack.com/api/ (override for Enterprise gateways and tests).',
 };
 
 const booleanFlag = z
@@ -157,7 +168,87 @@ const envSchema = z.object({
     .default('7 * * * *'),
   LOG_LEVEL: z.enum(LOG_LEVELS, { message: `expected one of ${LOG_LEVELS.join(', ')}` }).default('info'),
   LOG_FORMAT: z.enum(['json', 'pretty'], { message: 'expected json or pretty' }).optional(),
+  SLACK_SIGNING_SECRET: z
+    .string()
+    .trim()
+    .min(8, { message: 'expected the Signing Secret (at least 8 characters)' })
+    .optional(),
+  SLACK_BOT_TOKEN: z
+    .string()
+    .trim()
+    .regex(/^xoxb-[A-Za-z0-9-]+$/, { message: 'expected a bot token starting with xoxb-' })
+    .optional(),
+  SLACK_CLIENT_ID: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9._-]{1,100}$/, { message: 'expected the Client ID, like 1234567890.1234567890' })
+    .optional(),
+  SLACK_CLIENT_SECRET: z.string().trim().min(8, { message: 'expected the Client Secret' }).optional(),
+  SLACK_STATE_SECRET: z.string().trim().min(16, { message: 'expected at least 16 characters' }).optional(),
+  SLACK_API_URL: httpUrl.transform((v) => `${v}/`).optional(),
 });
+
+/** Slack: one workspace (a bot token) or OAuth distribution to many; undefined when not configured. */
+export type SlackConfig =
+  | {
+      readonly mode: 'single';
+      readonly signingSecret: string;
+      readonly botToken: string;
+      /** Web API base URL, with a trailing slash. */
+      readonly apiUrl: string;
+    }
+  | {
+      readonly mode: 'oauth';
+      readonly signingSecret: string;
+      readonly clientId: string;
+      readonly clientSecret: string;
+      readonly stateSecret: string;
+      readonly apiUrl: string;
+    };
+
+const SLACK_OAUTH = ['SLACK_CLIENT_ID', 'SLACK_CLIENT_SECRET', 'SLACK_STATE_SECRET'] as const;
+
+/**
+ * Picks the Slack mode from which variables are set. Nothing set: Slack is off and the service
+ * runs without it. A partial setting is an error that names what is missing, so a typo does not
+ * silently switch Slack off.
+ */
+function slackConfig(env: Env, data: z.infer<typeof envSchema>): SlackConfig | undefined | string {
+  const oauthSet = SLACK_OAUTH.filter((n) => env[n] !== undefined);
+  const apiUrl = data.SLACK_API_URL ?? 'https://slack.com/api/';
+  if (oauthSet.length > 0) {
+    if (env.SLACK_BOT_TOKEN !== undefined) {
+      return `SLACK_BOT_TOKEN: set either SLACK_BOT_TOKEN (one workspace) or ${SLACK_OAUTH.join(', ')} (OAuth, many workspaces), not both`;
+    }
+    const missing = [...SLACK_OAUTH, 'SLACK_SIGNING_SECRET'].filter((n) => env[n] === undefined);
+    if (missing.length > 0) {
+      return `${missing[0]}: Slack OAuth mode (${oauthSet.join(', ')} set) also needs ${missing.join(', ')}`;
+    }
+    return {
+      mode: 'oauth',
+      signingSecret: data.SLACK_SIGNING_SECRET!,
+      clientId: data.SLACK_CLIENT_ID!,
+      clientSecret: data.SLACK_CLIENT_SECRET!,
+      stateSecret: data.SLACK_STATE_SECRET!,
+      apiUrl,
+    };
+  }
+  if (env.SLACK_BOT_TOKEN !== undefined) {
+    if (env.SLACK_SIGNING_SECRET === undefined) {
+      return "SLACK_SIGNING_SECRET: Slack one-workspace mode (SLACK_BOT_TOKEN set) also needs SLACK_SIGNING_SECRET, from the app's Basic Information page";
+    }
+    return {
+      mode: 'single',
+      signingSecret: data.SLACK_SIGNING_SECRET!,
+      botToken: data.SLACK_BOT_TOKEN!,
+      apiUrl,
+    };
+  }
+  if (env.SLACK_SIGNING_SECRET !== undefined) {
+    return `SLACK_SIGNING_SECRET: set, but Slack also needs SLACK_BOT_TOKEN (one workspace) or ${SLACK_OAUTH.join(', ')} (OAuth, many workspaces)`;
+  }
+  return undefined;
+}
 
 export interface AppConfig {
   readonly port: number;
@@ -178,6 +269,8 @@ export interface AppConfig {
   readonly healthCheckCron: string;
   readonly logLevel: (typeof LOG_LEVELS)[number];
   readonly logFormat: 'json' | 'pretty' | undefined;
+  /** Undefined: Slack is not configured (the service runs without it). */
+  readonly slack: SlackConfig | undefined;
 }
 
 type Env = Record<string, string | undefined>;
@@ -231,6 +324,9 @@ export function loadConfig(rawEnv: Env = process.env): AppConfig {
       'CLOUDPI_MASTER_KEYS: required when DATABASE_URL is set, so that secrets stored in PostgreSQL are encrypted with a key you keep (generate one with: cloudpi keys generate)',
     );
   }
+  const slackResult = result.success ? slackConfig(env, result.data) : undefined;
+  if (typeof slackResult === 'string') problems.push(slackResult);
+  const slack = typeof slackResult === 'string' ? undefined : slackResult;
   if (problems.length > 0 || !result.success) {
     throw new AppError(
       ErrorCode.CONFIG_INVALID,
@@ -258,10 +354,19 @@ export function loadConfig(rawEnv: Env = process.env): AppConfig {
     healthCheckCron: data.CLOUDPI_HEALTH_CHECK_CRON,
     logLevel: data.LOG_LEVEL,
     logFormat: data.LOG_FORMAT,
+    slack: slack ? Object.freeze(slack) : undefined,
   });
 }
 
-const SECRET_VARIABLES = new Set(['CLOUDPI_MASTER_KEYS', 'CLOUDPI_METRICS_TOKEN', 'DATABASE_URL']);
+const SECRET_VARIABLES = new Set([
+  'CLOUDPI_MASTER_KEYS',
+  'CLOUDPI_METRICS_TOKEN',
+  'DATABASE_URL',
+  'SLACK_SIGNING_SECRET',
+  'SLACK_BOT_TOKEN',
+  'SLACK_CLIENT_SECRET',
+  'SLACK_STATE_SECRET',
+]);
 
 function describeProblem(name: string, expected: string, got: string | undefined): string {
   if (got === undefined || SECRET_VARIABLES.has(name)) return `${name}: ${expected}`;

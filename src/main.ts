@@ -1,7 +1,9 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
+import { createSlackApp, type SlackApp } from '../adapters/chat/slack/index.js';
 import { ticketProviderFactories } from '../adapters/tickets/index.js';
+import { ChatCommands } from './commands/chat-commands.js';
 import type { AppConfig } from './config.js';
 import { resolveKeyring } from './crypto/keyring.js';
 import { countByKey, rotateSecrets } from './crypto/rotate.js';
@@ -29,6 +31,10 @@ export interface Service {
   readonly admins: AdminPolicy;
   readonly integrations: IntegrationService;
   readonly tickets: TicketService;
+  /** The chat commands both platforms answer with. */
+  readonly chat: ChatCommands;
+  /** The Slack app, when SLACK_* is configured. */
+  readonly slack: SlackApp | undefined;
   readonly secretBox: SecretBox;
   readonly metrics: Metrics;
   readonly app: Express;
@@ -48,6 +54,8 @@ export interface StartOptions {
   readonly providers?: readonly TicketProviderFactory[];
   /** Per-call timeout of provider calls. */
   readonly providerTimeoutMs?: number;
+  /** The clock Slack's request timestamp check uses (tests). */
+  readonly now?: () => number;
 }
 
 /** Composition root: config -> keyring -> database -> migrations -> queue -> HTTP. */
@@ -113,6 +121,21 @@ export async function startService(config: AppConfig, options: StartOptions = {}
       cron: config.healthCheckCron,
     });
 
+    const admins = new AdminPolicy(config.admins, repositories.identities);
+    const chat = new ChatCommands({ db: database.db, repositories, integrations, admins });
+    const slack = config.slack
+      ? createSlackApp({
+          config: config.slack,
+          publicUrl: config.publicUrl,
+          chat,
+          integrations,
+          tenants: repositories.tenants,
+          installations: repositories.installations,
+          logger,
+          ...(options.now ? { now: options.now } : {}),
+        })
+      : undefined;
+
     let draining = false;
     const app = createHttpApp({
       logger,
@@ -121,6 +144,7 @@ export async function startService(config: AppConfig, options: StartOptions = {}
       isDraining: () => draining,
       apiRateLimitPerMinute: config.apiRateLimitPerMinute,
       metricsToken: config.metricsToken,
+      ...(slack ? { mount: (express: Express) => slack.mount(express) } : {}),
       readiness: async () => {
         const checks: Record<string, string> = {};
         checks.database = await database
@@ -143,7 +167,7 @@ export async function startService(config: AppConfig, options: StartOptions = {}
     const address = server.address() as AddressInfo;
     const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address === '0.0.0.0' ? '127.0.0.1' : address.address}:${address.port}`;
     logger.info(
-      { url, database: database.kind, publicUrl: config.publicUrl },
+      { url, database: database.kind, publicUrl: config.publicUrl, slack: slack?.mode ?? 'off' },
       'CloudPi ChatOps is listening',
     );
 
@@ -154,9 +178,11 @@ export async function startService(config: AppConfig, options: StartOptions = {}
       database,
       queue: jobs,
       repositories,
-      admins: new AdminPolicy(config.admins, repositories.identities),
+      admins,
       integrations,
       tickets,
+      chat,
+      slack,
       secretBox,
       metrics,
       app,
@@ -170,6 +196,17 @@ export async function startService(config: AppConfig, options: StartOptions = {}
           draining = true;
           logger.info('shutting down: no new connections; finishing requests and jobs');
           await closeServer(server, config.shutdownTimeoutMs);
+          // Slack listeners keep working after their ack (live verify, views.update): let them end.
+          if (slack) {
+            let timer: NodeJS.Timeout | undefined;
+            await Promise.race([
+              slack.close(),
+              new Promise<void>((resolve) => {
+                timer = setTimeout(resolve, config.shutdownTimeoutMs);
+              }),
+            ]);
+            clearTimeout(timer);
+          }
           await jobs.stop(config.shutdownTimeoutMs);
           await database.close();
           logger.info('shut down cleanly');

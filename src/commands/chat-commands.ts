@@ -317,6 +317,8 @@ export class ChatCommands {
     actor: Actor,
     provider: TicketProviderKind,
     errors: Record<string, string> = {},
+    /** What the admin chose so far in an open form (its `reloads` fields), over the saved routing. */
+    selection: { readonly project?: string; readonly ticketType?: string } = {},
   ): Promise<ConfigureFormView | NoticeView> {
     if (!(await this.isAdmin(actor))) return this.#refusal();
     const name = this.#o.integrations.descriptor(provider).displayName;
@@ -329,9 +331,10 @@ export class ChatCommands {
     const { provider: adapter, routing } = provided;
     try {
       const projects = await adapter.listProjects();
-      const project = routing.project ?? projects[0]?.key;
+      const project = selection.project ?? routing.project ?? projects[0]?.key;
       const types = project ? await adapter.listTicketTypes(project) : [];
-      const ticketType = routing.ticketType ?? types[0]?.name;
+      const wanted = selection.ticketType ?? routing.ticketType;
+      const ticketType = types.some((t) => t.name === wanted) ? wanted : types[0]?.name;
       const required = project && ticketType ? await adapter.describeFields(project, ticketType) : [];
       return {
         kind: 'configure-form',
@@ -345,7 +348,8 @@ export class ChatCommands {
             required: true,
             type: 'select',
             options: projects.slice(0, 100).map((p) => ({ value: p.key, label: p.name.slice(0, 75) })),
-            ...(routing.project ? { value: routing.project } : {}),
+            ...(project ? { value: project } : {}),
+            reloads: true,
           },
           {
             key: 'ticketType',
@@ -355,6 +359,7 @@ export class ChatCommands {
             type: 'select',
             options: types.slice(0, 100).map((t) => ({ value: t.name, label: t.name.slice(0, 75) })),
             ...(ticketType ? { value: ticketType } : {}),
+            reloads: true,
           },
           ...required.map((f) => ({
             key: `field:${f.key}`,

@@ -129,6 +129,11 @@ export interface ConfigureFormView {
     readonly options?: readonly ConfigureFieldOption[];
     readonly value?: string;
     readonly hint?: string;
+    /**
+     * Choosing another value changes the other fields (a project's types, a type's required
+     * fields): surfaces ask for the form again with the new choice (configureForm's `selection`).
+     */
+    readonly reloads?: boolean;
   }[];
   readonly errors: Readonly<Record<string, string>>;
   readonly notice?: NoticeView;

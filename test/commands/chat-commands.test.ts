@@ -1,15 +1,22 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Actor, ChatCommands } from '../../src/commands/chat-commands.js';
+import { type Actor, ChatCommands, type Reply } from '../../src/commands/chat-commands.js';
 import { parseCommand } from '../../src/commands/grammar.js';
 import type {
   IntegrationDetailsView,
   IntegrationFormView,
   NoticeView,
   StatusBoardView,
+  View,
 } from '../../src/commands/views.js';
 import { startAzureDevOpsFake } from '../support/fakes/azure-devops-fake.js';
 import type { ProviderFake } from '../support/fakes/provider-fake.js';
 import { useService } from '../support/service.js';
+
+/** The view a reply carries (every reply here does; open-configure would fail the test). */
+function viewOf(reply: Reply): View {
+  if (!('view' in reply)) throw new Error(`expected a view, got ${reply.type}`);
+  return reply.view;
+}
 
 describe('chat commands (platform-neutral)', () => {
   const running = useService('pglite', {
@@ -64,7 +71,7 @@ describe('chat commands (platform-neutral)', () => {
   it('opens the Save form for a new integration, secrets empty', async () => {
     const reply = await commands.handle(admin, parseCommand('connect azure-devops'));
     expect(reply.type).toBe('open-form');
-    const form = reply.view as IntegrationFormView;
+    const form = viewOf(reply) as IntegrationFormView;
     expect(form).toMatchObject({ kind: 'integration-form', provider: 'azure-devops', submitLabel: 'Save' });
     expect(form.fields.map((f) => f.label)).toEqual(['Organization URL', 'Personal Access Token (PAT)']);
     expect(form.fields.find((f) => f.secret)?.value).toBeUndefined();
@@ -94,9 +101,9 @@ describe('chat commands (platform-neutral)', () => {
 
   it('shows a configured integration with Edit, then the form with Update and the secret kept', async () => {
     const entry = await commands.handle(admin, parseCommand('connect azure-devops'));
-    expect(entry.view.kind).toBe('integration-details');
+    expect(viewOf(entry).kind).toBe('integration-details');
     const edit = await commands.act(admin, 'edit', 'azure-devops');
-    const form = edit.view as IntegrationFormView;
+    const form = viewOf(edit) as IntegrationFormView;
     expect(form.submitLabel).toBe('Update');
     const pat = form.fields.find((f) => f.key === 'personalAccessToken')!;
     expect(pat).toMatchObject({
@@ -111,14 +118,14 @@ describe('chat commands (platform-neutral)', () => {
   });
 
   it('shows the status board: badges for all, buttons for admins only', async () => {
-    const mine = (await commands.handle(admin, parseCommand('integrations'))).view as StatusBoardView;
+    const mine = viewOf(await commands.handle(admin, parseCommand('integrations'))) as StatusBoardView;
     expect(mine.providers.map((p) => [p.displayName, p.badge])).toEqual([
       ['Jira', 'Not Connected'],
       ['Azure DevOps', 'Active'],
       ['ServiceNow', 'Not Connected'],
     ]);
     expect(mine.canEdit).toBe(true);
-    const theirs = (await commands.handle(member, parseCommand('integrations'))).view as StatusBoardView;
+    const theirs = viewOf(await commands.handle(member, parseCommand('integrations'))) as StatusBoardView;
     expect(theirs.canEdit).toBe(false);
     expect(theirs.providers.every((p) => p.actions.length === 0)).toBe(true);
     const other = await running.service.repositories.tenants.ensure('slack', 'T0OTHER');
@@ -128,7 +135,7 @@ describe('chat commands (platform-neutral)', () => {
 
   it('pauses and activates', async () => {
     const paused = await commands.act(admin, 'pause', 'azure-devops');
-    expect((paused.view as NoticeView).title).toBe('Azure DevOps is paused (Connected)');
+    expect((viewOf(paused) as NoticeView).title).toBe('Azure DevOps is paused (Connected)');
     const board = await commands.statusBoard(admin);
     expect(board.providers.find((p) => p.provider === 'azure-devops')?.badge).toBe('Connected');
     await commands.act(admin, 'activate', 'azure-devops');
@@ -136,13 +143,13 @@ describe('chat commands (platform-neutral)', () => {
 
   it('asks before disconnecting, then disconnects and audits', async () => {
     const confirm = await commands.handle(admin, parseCommand('disconnect azure-devops'));
-    expect(confirm.view).toMatchObject({
+    expect(viewOf(confirm)).toMatchObject({
       kind: 'confirm',
       confirm: { action: 'confirm-disconnect', label: 'Disconnect Provider' },
     });
     expect((await commands.integrationEntry(admin, 'azure-devops')).kind).toBe('integration-details');
     const done = await commands.act(admin, 'confirm-disconnect', 'azure-devops');
-    expect((done.view as NoticeView).title).toBe('Azure DevOps is disconnected');
+    expect((viewOf(done) as NoticeView).title).toBe('Azure DevOps is disconnected');
     expect(
       (await commands.statusBoard(admin)).providers.find((p) => p.provider === 'azure-devops')?.badge,
     ).toBe('Not Connected');
@@ -160,6 +167,6 @@ describe('chat commands (platform-neutral)', () => {
 
   it('refuses button presses from members', async () => {
     const reply = await commands.act(member, 'confirm-disconnect', 'azure-devops');
-    expect((reply.view as NoticeView).title).toBe('Only CloudPi admins can change integrations');
+    expect((viewOf(reply) as NoticeView).title).toBe('Only CloudPi admins can change integrations');
   });
 });

@@ -1,0 +1,247 @@
+/**
+ * The Bolt app over HTTP, mounted on the service's Express app at /slack/events (commands,
+ * interactivity and events on one URL), plus /slack/install and /slack/oauth_redirect in OAuth
+ * mode. Bolt checks each request's signature (HMAC-SHA256 with the signing secret) and refuses
+ * timestamps older than five minutes; it does not refuse timestamps from the future, so a guard in
+ * front of it refuses any timestamp more than five minutes off in either direction.
+ */
+import type { ServerResponse } from 'node:http';
+import {
+  App,
+  type Authorize,
+  type Logger as BoltLogger,
+  ExpressReceiver,
+  type Installation,
+  LogLevel,
+  webApi,
+} from '@slack/bolt';
+import express, { type Express, type RequestHandler } from 'express';
+import type { ChatCommands } from '../../../src/commands/chat-commands.js';
+import type { SlackConfig } from '../../../src/config.js';
+import type { IntegrationService } from '../../../src/integrations/service.js';
+import type { Logger } from '../../../src/logger.js';
+import type { InstallationRepository } from '../../../src/storage/repositories/installations.js';
+import type { TenantRepository } from '../../../src/storage/repositories/tenants.js';
+import { registerHandlers, type SlackHandlers } from './handlers.js';
+import { SlackInstallationStore } from './installation-store.js';
+import { slackClientOptions } from './web-client.js';
+
+/** The least the app needs: the slash command, posting answers, and users.info for is_admin. */
+export const BOT_SCOPES = ['commands', 'chat:write', 'users:read'] as const;
+
+export const EVENTS_PATH = '/slack/events';
+export const INSTALL_PATH = '/slack/install';
+export const REDIRECT_PATH = '/slack/oauth_redirect';
+
+/** Slack's replay window: requests stamped further from now than this are refused. */
+const MAX_CLOCK_SKEW_SECONDS = 5 * 60;
+
+export interface SlackAppOptions {
+  readonly config: SlackConfig;
+  /** The https address Slack reaches this service at (CLOUDPI_PUBLIC_URL). */
+  readonly publicUrl: string;
+  readonly chat: ChatCommands;
+  readonly integrations: IntegrationService;
+  readonly tenants: TenantRepository;
+  readonly installations: InstallationRepository;
+  readonly logger: Logger;
+  /** Web API call timeout. Default 10 s. */
+  readonly timeoutMs?: number;
+  /** The clock the timestamp check uses. */
+  readonly now?: () => number;
+}
+
+export interface SlackApp {
+  readonly mode: SlackConfig['mode'];
+  /** Adds the Slack routes to the service's Express app (before its JSON body parser). */
+  mount(app: Express): void;
+  /** Waits for listeners still working after their acknowledgement. */
+  close(): Promise<void>;
+}
+
+/** Refuses requests whose X-Slack-Request-Timestamp is more than five minutes off, either way. */
+export function requestTimestampGuard(now: () => number = Date.now): RequestHandler {
+  return (req, res, next) => {
+    const header = req.get('x-slack-request-timestamp') ?? '';
+    const skew = Math.abs(now() / 1000 - Number(header));
+    if (!/^\d{1,12}$/.test(header) || skew > MAX_CLOCK_SKEW_SECONDS) {
+      res.status(401).end();
+      return;
+    }
+    next();
+  };
+}
+
+/**
+ * Bolt's logger over pino. Bolt's debug lines carry request bodies (the OAuth client secret is not
+ * among what it redacts), so they are dropped whatever LOG_LEVEL says.
+ */
+function boltLogger(logger: Logger): BoltLogger {
+  const log = logger.child({ component: 'slack-bolt' });
+  let level = LogLevel.INFO;
+  const text = (msg: unknown[]) => msg.map((m) => (m instanceof Error ? m.message : String(m))).join(' ');
+  return {
+    debug: () => {},
+    info: (...msg: unknown[]) => log.info(text(msg)),
+    warn: (...msg: unknown[]) => log.warn(text(msg)),
+    error: (...msg: unknown[]) => log.error(text(msg)),
+    setLevel: (next: LogLevel) => {
+      level = next;
+    },
+    getLevel: () => level,
+    setName: () => {},
+  };
+}
+
+/**
+ * One workspace: the bot token's own workspace (auth.test, asked once) is the only one served; a
+ * request signed for another workspace is refused.
+ */
+function singleWorkspaceAuthorize(client: webApi.WebClient, botToken: string): Authorize<boolean> {
+  let identity: Promise<webApi.AuthTestResponse> | undefined;
+  return async (source) => {
+    identity ??= client.auth.test({ token: botToken }).catch((error: unknown) => {
+      identity = undefined;
+      throw error;
+    });
+    const me = await identity;
+    const sameTeam = source.teamId !== undefined && source.teamId === me.team_id;
+    const sameOrg = Boolean(source.enterpriseId) && source.enterpriseId === me.enterprise_id;
+    if (!sameTeam && !sameOrg) {
+      throw new Error(
+        `SLACK_BOT_TOKEN belongs to workspace ${me.team_id}; a request came from ${source.teamId ?? source.enterpriseId}.`,
+      );
+    }
+    return {
+      botToken,
+      ...(me.user_id ? { botUserId: me.user_id } : {}),
+      ...(me.bot_id ? { botId: me.bot_id } : {}),
+      teamId: source.teamId ?? me.team_id,
+      ...(me.enterprise_id ? { enterpriseId: me.enterprise_id } : {}),
+    };
+  };
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+function page(res: ServerResponse, status: number, title: string, body: string): void {
+  res.writeHead(status, {
+    'Content-Type': 'text/html; charset=utf-8',
+    'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'",
+  });
+  res.end(
+    `<!doctype html><html><head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head>` +
+      `<body style="font-family:sans-serif;max-width:40em;margin:3em auto"><h1>${escapeHtml(title)}</h1><p>${body}</p></body></html>`,
+  );
+}
+
+export function createSlackApp(options: SlackAppOptions): SlackApp {
+  const { config, logger } = options;
+  const bolt = boltLogger(logger);
+  const clientOptions = {
+    ...slackClientOptions({ apiUrl: config.apiUrl, timeoutMs: options.timeoutMs ?? 10_000 }),
+  };
+  const router = express.Router();
+  const store =
+    config.mode === 'oauth' ? new SlackInstallationStore(options.tenants, options.installations) : undefined;
+
+  const receiver = new ExpressReceiver({
+    signingSecret: config.signingSecret,
+    logger: bolt,
+    router,
+    endpoints: EVENTS_PATH,
+    processBeforeResponse: false,
+    ...(config.mode === 'oauth'
+      ? {
+          clientId: config.clientId,
+          clientSecret: config.clientSecret,
+          stateSecret: config.stateSecret,
+          installationStore: store,
+          scopes: [...BOT_SCOPES],
+          redirectUri: `${options.publicUrl}${REDIRECT_PATH}`,
+          installerOptions: {
+            installPath: INSTALL_PATH,
+            redirectUriPath: REDIRECT_PATH,
+            // /slack/install goes straight to Slack's consent screen.
+            directInstall: true,
+            // Slack's authorize page sits beside its Web API (slack.com, slack-gov.com, a gateway).
+            authorizationUrl: new URL('../oauth/v2/authorize', config.apiUrl).href,
+            clientOptions,
+            callbackOptions: {
+              success: (
+                installation: Installation,
+                _options: unknown,
+                _req: unknown,
+                res: ServerResponse,
+              ) => {
+                const name = installation.isEnterpriseInstall
+                  ? installation.enterprise?.name
+                  : installation.team?.name;
+                logger.info(
+                  {
+                    workspace: installation.isEnterpriseInstall
+                      ? installation.enterprise?.id
+                      : installation.team?.id,
+                  },
+                  'Slack app installed',
+                );
+                page(
+                  res,
+                  200,
+                  'CloudPi is installed',
+                  `CloudPi is installed in ${escapeHtml(name ?? 'your workspace')}. Open Slack and type <code>/cloudpi help</code>, or open the CloudPi app's Home tab for the Integration settings.`,
+                );
+              },
+              failure: (
+                error: { code?: string; message: string },
+                _options: unknown,
+                _req: unknown,
+                res: ServerResponse,
+              ) => {
+                logger.warn({ code: error.code, message: error.message }, 'Slack installation failed');
+                page(
+                  res,
+                  400,
+                  'CloudPi was not installed',
+                  `Slack did not complete the installation (${escapeHtml(error.code ?? 'error')}). Start again from <a href="${INSTALL_PATH}">${INSTALL_PATH}</a>.`,
+                );
+              },
+            },
+          },
+        }
+      : {}),
+  });
+
+  const app = new App({
+    receiver,
+    logger: bolt,
+    clientOptions,
+    ...(config.mode === 'single'
+      ? {
+          authorize: singleWorkspaceAuthorize(
+            new webApi.WebClient(undefined, clientOptions),
+            config.botToken,
+          ),
+        }
+      : {}),
+  });
+
+  const handlers: SlackHandlers = registerHandlers(app, {
+    chat: options.chat,
+    integrations: options.integrations,
+    tenants: options.tenants,
+    store,
+    logger,
+  });
+
+  return {
+    mode: config.mode,
+    mount(server: Express) {
+      server.post(EVENTS_PATH, requestTimestampGuard(options.now));
+      server.use(router);
+    },
+    close: () => handlers.drain(),
+  };
+}

@@ -1,0 +1,536 @@
+/**
+ * What the Slack app does with each request: the /cloudpi slash command, modal submissions
+ * (view_submission), button presses (block_actions), App Home (app_home_opened) and the
+ * installation's end (app_uninstalled, tokens_revoked). Every handler acknowledges first and works
+ * after; the core (ChatCommands) decides, this file only transports and renders.
+ */
+import type { App, Context, RespondFn, ViewOutput, webApi } from '@slack/bolt';
+import type { Actor, ChatCommands, Reply } from '../../../src/commands/chat-commands.js';
+import { parseCommand } from '../../../src/commands/grammar.js';
+import type { ActionName, NoticeView, View } from '../../../src/commands/views.js';
+import type { IntegrationService } from '../../../src/integrations/service.js';
+import type { Logger } from '../../../src/logger.js';
+import type { TenantRepository } from '../../../src/storage/repositories/tenants.js';
+import type { TicketProviderKind } from '../../../src/tickets/port.js';
+import { installKey, SLACK_PLATFORM, type SlackInstallationStore } from './installation-store.js';
+import {
+  ACTION_ID_PATTERN,
+  CALLBACK,
+  decodeMeta,
+  type ModalContent,
+  type ModalMeta,
+  parseActionId,
+  progressView,
+  renderHome,
+  renderMessage,
+  renderModal,
+} from './render.js';
+
+type WebClient = webApi.WebClient;
+
+export interface SlackHandlerDeps {
+  readonly chat: ChatCommands;
+  readonly integrations: IntegrationService;
+  readonly tenants: TenantRepository;
+  /** OAuth mode: where installations live. Undefined in one-workspace mode. */
+  readonly store: SlackInstallationStore | undefined;
+  readonly logger: Logger;
+  /** How long a users.info answer (workspace admin or not) is trusted. */
+  readonly adminCacheMs?: number;
+}
+
+/** Actions after which App Home shows something else. */
+const CHANGING: ReadonlySet<ActionName> = new Set(['pause', 'activate', 'confirm-disconnect']);
+const HOME_VIEWERS_PER_TENANT = 50;
+
+/** Where an answer goes: a new modal (trigger_id), the modal the button was in, or App Home. */
+type Surface =
+  | { readonly kind: 'new' }
+  | { readonly kind: 'modal'; readonly viewId: string }
+  | { readonly kind: 'home' };
+
+interface Target {
+  readonly client: WebClient;
+  readonly user: string;
+  readonly triggerId?: string | undefined;
+  readonly channel?: string | undefined;
+  readonly respond?: RespondFn | undefined;
+}
+
+function notice(tone: NoticeView['tone'], title: string, text?: string): NoticeView {
+  return { kind: 'notice', tone, title, ...(text ? { text } : {}) };
+}
+
+/** Field values of a submitted modal, by block id (the field key). */
+export function readValues(state: ViewOutput['state']['values']): Record<string, string> {
+  const values: Record<string, string> = {};
+  for (const [blockId, actions] of Object.entries(state ?? {})) {
+    const action = Object.values(actions ?? {})[0] as
+      | { value?: string | null; selected_option?: { value?: string } | null }
+      | undefined;
+    const value = action?.selected_option?.value ?? action?.value ?? '';
+    values[blockId] = typeof value === 'string' ? value : '';
+  }
+  return values;
+}
+
+function inputBlocks(view: ViewOutput): { id: string; label: string; optional: boolean }[] {
+  return (view.blocks as unknown as Record<string, unknown>[])
+    .filter((b) => b.type === 'input' && typeof b.block_id === 'string')
+    .map((b) => ({
+      id: b.block_id as string,
+      label: ((b.label as { text?: string } | undefined)?.text ?? b.block_id) as string,
+      optional: b.optional === true,
+    }));
+}
+
+/** response_action errors must name input blocks of the view; others go to the first input. */
+function errorsByBlock(errors: Readonly<Record<string, string>>, view: ViewOutput): Record<string, string> {
+  const ids = inputBlocks(view).map((b) => b.id);
+  const result: Record<string, string> = {};
+  for (const [key, message] of Object.entries(errors)) {
+    const id = ids.includes(key) ? key : ids[0];
+    if (!id) continue;
+    result[id] = result[id] ? `${result[id]} ${message}` : message;
+  }
+  for (const id of Object.keys(result)) result[id] = result[id]!.slice(0, 2000);
+  return result;
+}
+
+/** Registers every listener on the Bolt app. */
+export function registerHandlers(app: App, deps: SlackHandlerDeps): SlackHandlers {
+  const { chat, logger } = deps;
+  const log = logger.child({ component: 'slack' });
+  const adminCacheMs = deps.adminCacheMs ?? 60_000;
+  const tenantIds = new Map<string, string>();
+  const workspaceAdmins = new Map<string, { admin: boolean; at: number }>();
+  const homeViewers = new Map<string, Map<string, Actor>>();
+
+  async function tenantIdOf(context: Context, name = ''): Promise<{ tenantId: string; key: string }> {
+    const key = installKey({
+      teamId: context.teamId,
+      enterpriseId: context.enterpriseId,
+      isEnterpriseInstall: context.isEnterpriseInstall,
+    });
+    let tenantId = tenantIds.get(key);
+    if (!tenantId) {
+      tenantId = (await deps.tenants.ensure(SLACK_PLATFORM, key, name)).id;
+      tenantIds.set(key, tenantId);
+    }
+    return { tenantId, key };
+  }
+
+  /** Workspace admins and owners are CloudPi admins (users.info, cached for a minute). */
+  async function isWorkspaceAdmin(client: WebClient, key: string, userId: string): Promise<boolean> {
+    const cacheKey = `${key}|${userId}`;
+    const cached = workspaceAdmins.get(cacheKey);
+    if (cached && Date.now() - cached.at < adminCacheMs) return cached.admin;
+    try {
+      const { user } = await client.users.info({ user: userId });
+      const admin = Boolean(
+        user &&
+          !user.deleted &&
+          !user.is_restricted &&
+          !user.is_ultra_restricted &&
+          (user.is_admin || user.is_owner || user.is_primary_owner),
+      );
+      workspaceAdmins.set(cacheKey, { admin, at: Date.now() });
+      if (workspaceAdmins.size > 10_000) workspaceAdmins.delete(workspaceAdmins.keys().next().value!);
+      return admin;
+    } catch (error) {
+      log.warn({ err: error, user: userId }, 'users.info failed: treating the user as not a workspace admin');
+      return false;
+    }
+  }
+
+  async function actorOf(client: WebClient, context: Context, userId: string, name?: string): Promise<Actor> {
+    const { tenantId, key } = await tenantIdOf(context, name);
+    return {
+      tenantId,
+      platform: 'slack',
+      userId,
+      platformAdmin: await isWorkspaceAdmin(client, key, userId),
+    };
+  }
+
+  function rememberHomeViewer(actor: Actor): void {
+    let viewers = homeViewers.get(actor.tenantId);
+    if (!viewers) {
+      viewers = new Map();
+      homeViewers.set(actor.tenantId, viewers);
+    }
+    viewers.delete(actor.userId);
+    viewers.set(actor.userId, actor);
+    if (viewers.size > HOME_VIEWERS_PER_TENANT) viewers.delete(viewers.keys().next().value!);
+  }
+
+  async function publishHome(client: WebClient, actor: Actor): Promise<void> {
+    const board = await chat.statusBoard(actor);
+    await client.views.publish({ user_id: actor.userId, view: renderHome(board) });
+  }
+
+  /** App Home for the acting user and everyone of the tenant who opened it lately. */
+  async function republish(client: WebClient, actor: Actor): Promise<void> {
+    rememberHomeViewer(actor);
+    for (const viewer of homeViewers.get(actor.tenantId)?.values() ?? []) {
+      try {
+        await publishHome(client, viewer);
+      } catch (error) {
+        log.warn({ err: error, user: viewer.userId }, 'App Home could not be republished');
+      }
+    }
+  }
+
+  async function ephemeral(target: Target, view: View): Promise<void> {
+    const message = renderMessage(view);
+    if (target.respond) {
+      try {
+        await target.respond({ response_type: 'ephemeral', replace_original: false, ...message });
+        return;
+      } catch (error) {
+        log.warn({ err: error }, 'response_url failed; answering with chat.postEphemeral');
+      }
+    }
+    if (target.channel) {
+      await target.client.chat.postEphemeral({ channel: target.channel, user: target.user, ...message });
+    } else if (target.triggerId) {
+      await target.client.views.open({ trigger_id: target.triggerId, view: renderModal(view) });
+    }
+  }
+
+  /** Opens a new modal (trigger_id) or replaces the one the user is looking at. */
+  async function show(
+    target: Target,
+    surface: Surface,
+    content: ModalContent,
+    meta: ModalMeta,
+  ): Promise<{ id: string; hash?: string | undefined } | undefined> {
+    const view = renderModal(content, meta);
+    if (surface.kind === 'modal') {
+      const result = await target.client.views.update({ view_id: surface.viewId, view });
+      return { id: result.view?.id ?? surface.viewId, hash: result.view?.hash };
+    }
+    if (!target.triggerId) return undefined;
+    const result = await target.client.views.open({ trigger_id: target.triggerId, view });
+    return result.view?.id ? { id: result.view.id, hash: result.view.hash } : undefined;
+  }
+
+  async function deliver(reply: Reply, actor: Actor, target: Target, surface: Surface): Promise<void> {
+    const meta: ModalMeta = target.channel ? { channel: target.channel } : {};
+    switch (reply.type) {
+      case 'message':
+        if (surface.kind === 'modal') await show(target, surface, reply.view, meta);
+        else if (surface.kind === 'home') {
+          // App Home shows the new state itself; only problems need a word.
+          if (reply.view.kind === 'notice' && reply.view.tone !== 'success')
+            await show(target, surface, reply.view, meta);
+        } else await ephemeral(target, reply.view);
+        return;
+      case 'open-form':
+        await show(target, surface, reply.view, meta);
+        return;
+      case 'open-configure': {
+        // Listing projects calls the provider: open at once, fill in when the data is there.
+        const name = deps.integrations.descriptor(reply.provider).displayName;
+        const opened = await show(
+          target,
+          surface,
+          progressView(`Configure ${name}`, `Loading… CloudPi is reading the projects of ${name}.`),
+          { ...meta, provider: reply.provider },
+        );
+        if (!opened) return;
+        const form = await chat.configureForm(actor, reply.provider);
+        await target.client.views.update({
+          view_id: opened.id,
+          ...(opened.hash ? { hash: opened.hash } : {}),
+          view: renderModal(form, { ...meta, provider: reply.provider }),
+        });
+        return;
+      }
+    }
+  }
+
+  // Every listener runs to its end before the service closes the database under it.
+  const running = new Set<Promise<unknown>>();
+  app.use(async ({ next }) => {
+    const work = next();
+    running.add(work);
+    try {
+      await work;
+    } finally {
+      running.delete(work);
+    }
+  });
+
+  app.error(async (error) => {
+    log.error({ err: error, code: (error as { code?: string }).code }, 'Slack listener failed');
+  });
+
+  // ---- /cloudpi ---------------------------------------------------------------------------
+  // Any command name: the app has one, and an admin may have renamed it in the manifest.
+  app.command(/^\/.+/, async ({ command, ack, client, context, respond }) => {
+    await ack();
+    const target: Target = {
+      client,
+      user: command.user_id,
+      triggerId: command.trigger_id,
+      channel: command.channel_id,
+      respond: command.response_url ? respond : undefined,
+    };
+    try {
+      const actor = await actorOf(client, context, command.user_id, command.team_domain);
+      const reply = await chat.handle(actor, parseCommand(command.text ?? ''));
+      await deliver(reply, actor, target, { kind: 'new' });
+    } catch (error) {
+      log.error({ err: error }, '/cloudpi failed');
+      await ephemeral(
+        target,
+        notice('error', 'Something went wrong', 'CloudPi could not answer. Try again.'),
+      ).catch(() => {});
+    }
+  });
+
+  // ---- Connection form -------------------------------------------------------------------
+  app.view(CALLBACK.integration, async ({ ack, body, view, client, context }) => {
+    const meta = decodeMeta(view.private_metadata);
+    const provider = meta.provider;
+    if (!provider) {
+      await ack();
+      return;
+    }
+    const values = readValues(view.state.values);
+    const actor = await actorOf(client, context, body.user.id);
+    const errors = await chat.validateIntegrationForm(actor, provider, values);
+    if (Object.keys(errors).length > 0) {
+      await ack({ response_action: 'errors', errors: errorsByBlock(errors, view) });
+      return;
+    }
+    const name = deps.integrations.descriptor(provider).displayName;
+    await ack({
+      response_action: 'update',
+      view: renderModal(
+        progressView(view.title.text, `Verifying… CloudPi is checking the connection to ${name}.`),
+        meta,
+      ),
+    });
+    let content: ModalContent;
+    try {
+      const outcome = await chat.submitIntegrationForm(actor, provider, values);
+      content =
+        outcome.type === 'view'
+          ? outcome.view
+          : await chat.integrationForm(
+              actor,
+              provider,
+              outcome.errors,
+              withoutSecrets(deps, provider, values),
+            );
+    } catch (error) {
+      log.error({ err: error, provider }, 'connecting failed');
+      content = notice('error', `${name} could not be saved`, 'Something went wrong on our side. Try again.');
+    }
+    await client.views.update({ view_id: view.id, view: renderModal(content, meta) });
+    await republish(client, actor);
+  });
+
+  // ---- Routing form ----------------------------------------------------------------------
+  app.view(CALLBACK.configure, async ({ ack, body, view, client, context }) => {
+    const meta = decodeMeta(view.private_metadata);
+    const provider = meta.provider;
+    if (!provider) {
+      await ack();
+      return;
+    }
+    const values = readValues(view.state.values);
+    const missing = Object.fromEntries(
+      inputBlocks(view)
+        .filter((b) => !b.optional && !values[b.id]?.trim())
+        .map((b) => [b.id, `${b.label} is required.`]),
+    );
+    if (Object.keys(missing).length > 0) {
+      await ack({ response_action: 'errors', errors: missing });
+      return;
+    }
+    const actor = await actorOf(client, context, body.user.id);
+    const name = deps.integrations.descriptor(provider).displayName;
+    await ack({
+      response_action: 'update',
+      view: renderModal(
+        progressView(view.title.text, `Saving… CloudPi is checking the routing with ${name}.`),
+        meta,
+      ),
+    });
+    let content: ModalContent;
+    try {
+      const outcome = await chat.submitConfigureForm(actor, provider, values);
+      if (outcome.type === 'errors')
+        content = await chat.configureForm(actor, provider, { ...outcome.errors });
+      else if (outcome.view.kind === 'notice' && outcome.view.tone === 'error') {
+        // The form again, with the provider's answer at the project.
+        const form = await chat.configureForm(actor, provider, { project: outcome.view.title });
+        content = form.kind === 'configure-form' ? { ...form, notice: outcome.view } : outcome.view;
+      } else content = outcome.view;
+    } catch (error) {
+      log.error({ err: error, provider }, 'configuring failed');
+      content = notice(
+        'error',
+        `${name} routing could not be saved`,
+        'Something went wrong on our side. Try again.',
+      );
+    }
+    await client.views.update({ view_id: view.id, view: renderModal(content, meta) });
+    await republish(client, actor);
+  });
+
+  // A new project or type changes the routing form's other fields: rebuild it for the choice.
+  app.action(
+    { type: 'block_actions', callback_id: CALLBACK.configure },
+    async ({ ack, body, action, client, context }) => {
+      await ack();
+      const view = body.view;
+      const provider = decodeMeta(view?.private_metadata).provider;
+      if (!view || !provider) return;
+      const values = readValues(view.state.values);
+      const changed = action as { block_id?: string; selected_option?: { value?: string } | null };
+      if (changed.block_id && changed.selected_option?.value)
+        values[changed.block_id] = changed.selected_option.value;
+      try {
+        const actor = await actorOf(client, context, body.user.id);
+        const form = await chat.configureForm(
+          actor,
+          provider,
+          {},
+          {
+            ...(values.project ? { project: values.project } : {}),
+            ...(values.ticketType ? { ticketType: values.ticketType } : {}),
+          },
+        );
+        await client.views.update({
+          view_id: view.id,
+          hash: view.hash,
+          view: renderModal(form, decodeMeta(view.private_metadata)),
+        });
+      } catch (error) {
+        log.warn({ err: error, provider }, 'routing form could not be rebuilt');
+      }
+    },
+  );
+
+  // ---- Disconnect confirmation -----------------------------------------------------------
+  app.view(CALLBACK.confirm, async ({ ack, body, view, client, context }) => {
+    const meta = decodeMeta(view.private_metadata);
+    if (!meta.provider) {
+      await ack();
+      return;
+    }
+    const actor = await actorOf(client, context, body.user.id);
+    const reply = await chat.act(actor, 'confirm-disconnect', meta.provider);
+    const content = reply.type === 'message' ? reply.view : notice('info', 'Nothing to do.');
+    await ack({ response_action: 'update', view: renderModal(content, meta) });
+    await republish(client, actor);
+  });
+
+  // ---- Buttons (App Home, modals, ephemeral messages) ------------------------------------
+  app.action(
+    { type: 'block_actions', action_id: ACTION_ID_PATTERN },
+    async ({ ack, body, action, client, context, respond }) => {
+      await ack();
+      const parsed = parseActionId((action as { action_id: string }).action_id);
+      if (!parsed) return;
+      const container = body.view;
+      const surface: Surface =
+        container?.type === 'modal'
+          ? { kind: 'modal', viewId: container.id }
+          : container?.type === 'home'
+            ? { kind: 'home' }
+            : { kind: 'new' };
+      const target: Target = {
+        client,
+        user: body.user.id,
+        triggerId: body.trigger_id,
+        channel: body.channel?.id ?? decodeMeta(container?.private_metadata).channel,
+        respond: body.response_url ? respond : undefined,
+      };
+      try {
+        const actor = await actorOf(client, context, body.user.id);
+        const provider: TicketProviderKind | undefined =
+          parsed.provider ?? decodeMeta(container?.private_metadata).provider;
+        if (parsed.action === 'refresh' || !provider) {
+          if (surface.kind === 'home') await republish(client, actor);
+          else await ephemeral(target, await chat.statusBoard(actor));
+          return;
+        }
+        const reply = await chat.act(actor, parsed.action, provider);
+        await deliver(reply, actor, target, surface);
+        if (CHANGING.has(parsed.action)) await republish(client, actor);
+      } catch (error) {
+        log.error({ err: error, action: parsed.action }, 'button press failed');
+      }
+    },
+  );
+
+  // ---- App Home --------------------------------------------------------------------------
+  app.event('app_home_opened', async ({ event, client, context }) => {
+    if (event.tab !== 'home') return;
+    const actor = await actorOf(client, context, event.user);
+    rememberHomeViewer(actor);
+    await publishHome(client, actor);
+  });
+
+  // ---- End of an installation ------------------------------------------------------------
+  async function forgetInstallation(context: Context, reason: string): Promise<void> {
+    const query = {
+      teamId: context.teamId,
+      enterpriseId: context.enterpriseId,
+      isEnterpriseInstall: context.isEnterpriseInstall,
+    };
+    const key = installKey(query);
+    for (const cacheKey of workspaceAdmins.keys())
+      if (cacheKey.startsWith(`${key}|`)) workspaceAdmins.delete(cacheKey);
+    const tenantId = tenantIds.get(key);
+    if (tenantId) homeViewers.delete(tenantId);
+    if (!deps.store) {
+      log.warn({ workspace: key, reason }, 'Slack app removed from the workspace; remove SLACK_BOT_TOKEN');
+      return;
+    }
+    const removed = await deps.store.remove(query);
+    log.info({ workspace: key, reason, removed }, 'Slack installation deleted');
+  }
+
+  app.event('app_uninstalled', async ({ context }) => {
+    await forgetInstallation(context, 'app_uninstalled');
+  });
+
+  app.event('tokens_revoked', async ({ event, context }) => {
+    // The bot token is the installation; user tokens are not stored (the app asks for none).
+    if ((event.tokens.bot ?? []).length > 0) await forgetInstallation(context, 'tokens_revoked');
+  });
+
+  return {
+    republish,
+    drain: async () => {
+      while (running.size > 0) await Promise.allSettled([...running]);
+    },
+  };
+}
+
+export interface SlackHandlers {
+  /** Publishes App Home again for the actor and the tenant's recent viewers. */
+  republish(client: WebClient, actor: Actor): Promise<void>;
+  /** Resolves when no listener is running (shutdown waits for it before closing the database). */
+  drain(): Promise<void>;
+}
+
+function withoutSecrets(
+  deps: SlackHandlerDeps,
+  provider: TicketProviderKind,
+  values: Record<string, string>,
+): Record<string, string> {
+  const secret = new Set(
+    deps.integrations
+      .descriptor(provider)
+      .fields.filter((f) => f.secret)
+      .map((f) => f.key),
+  );
+  return Object.fromEntries(Object.entries(values).filter(([k]) => !secret.has(k)));
+}

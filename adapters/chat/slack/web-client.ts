@@ -1,0 +1,130 @@
+/**
+ * Options for every Slack Web API client the app creates (Bolt's per-workspace clients and the
+ * OAuth installer's): the base URL (SLACK_API_URL), a timeout per call (the client's default has
+ * none), retries that wait out Retry-After on 429 instead of failing, and a limiter that keeps each
+ * workspace's calls under the method tiers Slack documents, so a burst (App Home republished for
+ * many admins) queues here instead of being answered with 429.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { webApi } from '@slack/bolt';
+
+/** Calls per minute per workspace and method tier (https://docs.slack.dev/apis/web-api/rate-limits). */
+export const TIER_LIMITS = { 1: 1, 2: 20, 3: 50, 4: 100 } as const;
+export type Tier = keyof typeof TIER_LIMITS;
+
+/** The methods this app calls, by tier. chat.post* are "special" (about 1 per second per channel). */
+export const METHOD_TIERS: Readonly<Record<string, Tier | 'special'>> = {
+  'auth.test': 'special',
+  'users.info': 4,
+  'views.open': 4,
+  'views.update': 4,
+  'views.push': 4,
+  'views.publish': 4,
+  'chat.postEphemeral': 'special',
+  'chat.postMessage': 'special',
+  'chat.update': 3,
+  'chat.delete': 3,
+  'oauth.v2.access': 4,
+  'team.info': 3,
+};
+
+/** "special" methods: Slack allows roughly one call per second per channel; we allow a burst of 60 a minute. */
+const SPECIAL_PER_MINUTE = 60;
+const UNKNOWN_TIER: Tier = 3;
+
+export interface SlackClientSettings {
+  /** Web API base URL with a trailing slash. */
+  readonly apiUrl: string;
+  /** Per-call timeout. Default 10 s. */
+  readonly timeoutMs?: number;
+  /** Retries after a 429 or a network failure. Default 3. */
+  readonly retries?: number;
+  /** The limiter's clock, for tests. */
+  readonly now?: () => number;
+}
+
+/**
+ * A sliding one-minute window per (token, tier). `acquire` resolves when a call may be made; it
+ * never rejects. Windows belong to the token, so one workspace's burst never delays another's.
+ */
+export class TierLimiter {
+  readonly #windows = new Map<string, number[]>();
+  readonly #now: () => number;
+
+  constructor(now: () => number = Date.now) {
+    this.#now = now;
+  }
+
+  async acquire(token: string, method: string): Promise<void> {
+    const tier = METHOD_TIERS[method] ?? UNKNOWN_TIER;
+    const perMinute = tier === 'special' ? SPECIAL_PER_MINUTE : TIER_LIMITS[tier];
+    const key = `${token}|${tier}`;
+    for (;;) {
+      const now = this.#now();
+      const window = (this.#windows.get(key) ?? []).filter((at) => now - at < 60_000);
+      if (window.length < perMinute) {
+        window.push(now);
+        this.#windows.set(key, window);
+        this.#sweep(now);
+        return;
+      }
+      this.#windows.set(key, window);
+      // Re-checked at least every second (the clock may be a test's).
+      await sleep(Math.min(1_000, Math.max(10, 60_000 - (now - window[0]!))));
+    }
+  }
+
+  /** Drops idle windows so uninstalled workspaces do not accumulate. */
+  #sweep(now: number): void {
+    if (this.#windows.size < 1_000) return;
+    for (const [key, window] of this.#windows) {
+      if (window.every((at) => now - at >= 60_000)) this.#windows.delete(key);
+    }
+  }
+}
+
+function methodOf(url: string | URL): string {
+  const path = typeof url === 'string' ? new URL(url).pathname : url.pathname;
+  return path.slice(path.lastIndexOf('/') + 1);
+}
+
+function tokenOf(headers: unknown): string {
+  const value =
+    headers instanceof Headers
+      ? headers.get('authorization')
+      : typeof headers === 'object' && headers !== null
+        ? ((headers as Record<string, string>).Authorization ??
+          (headers as Record<string, string>).authorization)
+        : undefined;
+  return value ?? 'anonymous';
+}
+
+/** WebClient options shared by every client of the app. */
+export function slackClientOptions(
+  settings: SlackClientSettings,
+  limiter = new TierLimiter(settings.now),
+): webApi.WebClientOptions {
+  const timeout = settings.timeoutMs ?? 10_000;
+  // Bolt posts to response_url with the same fetch and no signal: it gets the timeout here.
+  const limitedFetch: webApi.FetchFunction = async (url, init) => {
+    await limiter.acquire(tokenOf(init?.headers), methodOf(url));
+    return fetch(url, { ...(init as RequestInit), signal: init?.signal ?? AbortSignal.timeout(timeout) });
+  };
+  return {
+    slackApiUrl: settings.apiUrl,
+    timeout,
+    // A 429 waits Retry-After inside the client, then counts as one retry; network errors and
+    // timeouts back off from 0.5 s. Never an absolute URL: tokens only go to slackApiUrl.
+    rejectRateLimitedCalls: false,
+    retryConfig: {
+      retries: settings.retries ?? 3,
+      factor: 2,
+      minTimeout: 500,
+      maxTimeout: 5_000,
+      randomize: true,
+    },
+    allowAbsoluteUrls: false,
+    maxRequestConcurrency: 20,
+    fetch: limitedFetch,
+  };
+}
