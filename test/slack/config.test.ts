@@ -1,7 +1,7 @@
 /** SLACK_* variables: one workspace, OAuth, off, and partial settings named in the error. */
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import { isAppError } from '../../src/errors.js';
+import { configProblems } from '../support/config.js';
 
 const SINGLE = { SLACK_SIGNING_SECRET: 'signing-secret-123', SLACK_BOT_TOKEN: 'xoxb-1-2-abc' };
 const OAUTH = {
@@ -10,16 +10,6 @@ const OAUTH = {
   SLACK_CLIENT_SECRET: 'client-secret-abc',
   SLACK_STATE_SECRET: 'state-secret-0123456789',
 };
-
-function problemsOf(env: Record<string, string>): string {
-  try {
-    loadConfig(env);
-  } catch (error) {
-    expect(isAppError(error) && error.code).toBe('CONFIG_INVALID');
-    return (error as Error).message;
-  }
-  throw new Error('expected the configuration to be refused');
-}
 
 describe('Slack configuration', () => {
   it('is off when nothing is set, and the service config still loads', () => {
@@ -48,28 +38,28 @@ describe('Slack configuration', () => {
   });
 
   it('names what a partial setting is missing', () => {
-    expect(problemsOf({ SLACK_BOT_TOKEN: 'xoxb-1-2-abc' })).toContain(
+    expect(configProblems({ SLACK_BOT_TOKEN: 'xoxb-1-2-abc' })).toContain(
       'SLACK_SIGNING_SECRET: Slack one-workspace mode (SLACK_BOT_TOKEN set) also needs SLACK_SIGNING_SECRET',
     );
-    expect(problemsOf({ SLACK_CLIENT_ID: '1.2', SLACK_SIGNING_SECRET: 'signing-secret-123' })).toContain(
+    expect(configProblems({ SLACK_CLIENT_ID: '1.2', SLACK_SIGNING_SECRET: 'signing-secret-123' })).toContain(
       'also needs SLACK_CLIENT_SECRET, SLACK_STATE_SECRET',
     );
-    expect(problemsOf({ SLACK_SIGNING_SECRET: 'signing-secret-123' })).toContain(
+    expect(configProblems({ SLACK_SIGNING_SECRET: 'signing-secret-123' })).toContain(
       'SLACK_SIGNING_SECRET: set, but Slack also needs SLACK_BOT_TOKEN (one workspace) or SLACK_CLIENT_ID',
     );
-    expect(problemsOf({ ...OAUTH, SLACK_BOT_TOKEN: 'xoxb-1-2-abc' })).toContain('not both');
+    expect(configProblems({ ...OAUTH, SLACK_BOT_TOKEN: 'xoxb-1-2-abc' })).toContain('not both');
   });
 
   it('checks formats without echoing secrets', () => {
-    const message = problemsOf({
+    const message = configProblems({
       SLACK_SIGNING_SECRET: 'signing-secret-123',
       SLACK_BOT_TOKEN: 'xoxp-user-token',
     });
     expect(message).toContain('SLACK_BOT_TOKEN: expected a bot token starting with xoxb-');
     expect(message).not.toContain('xoxp-user-token');
-    expect(problemsOf({ ...OAUTH, SLACK_STATE_SECRET: 'short' })).toContain(
+    expect(configProblems({ ...OAUTH, SLACK_STATE_SECRET: 'short' })).toContain(
       'SLACK_STATE_SECRET: expected at least 16 characters',
     );
-    expect(problemsOf({ ...SINGLE, SLACK_API_URL: 'slack.com/api' })).toContain('SLACK_API_URL');
+    expect(configProblems({ ...SINGLE, SLACK_API_URL: 'slack.com/api' })).toContain('SLACK_API_URL');
   });
 });

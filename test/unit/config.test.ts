@@ -3,18 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig, parseMasterKeys, readDotEnv } from '../../src/config.js';
-import { isAppError } from '../../src/errors.js';
+import { configProblems } from '../support/config.js';
 import { keyEntry, masterKey } from '../support/keys.js';
-
-function problemsOf(env: Record<string, string>): string {
-  try {
-    loadConfig(env);
-  } catch (error) {
-    expect(isAppError(error) && error.code).toBe('CONFIG_INVALID');
-    return (error as Error).message;
-  }
-  throw new Error('expected the configuration to be refused');
-}
 
 describe('configuration', () => {
   it('defaults to the embedded database on port 3978 with nothing set', () => {
@@ -58,40 +48,42 @@ describe('configuration', () => {
   });
 
   it('names the variable, what it expects and what it got', () => {
-    expect(problemsOf({ PORT: 'eighty' })).toContain(
+    expect(configProblems({ PORT: 'eighty' })).toContain(
       'PORT: expected a whole number from 0 to 65535, got "eighty"',
     );
-    expect(problemsOf({ PORT: '70000' })).toContain(
+    expect(configProblems({ PORT: '70000' })).toContain(
       'PORT: expected a whole number from 0 to 65535, got "70000"',
     );
-    expect(problemsOf({ LOG_LEVEL: 'loud' })).toMatch(/LOG_LEVEL: expected one of fatal, error, warn, info/);
-    expect(problemsOf({ CLOUDPI_ALLOW_HTTP: 'maybe' })).toContain(
+    expect(configProblems({ LOG_LEVEL: 'loud' })).toMatch(
+      /LOG_LEVEL: expected one of fatal, error, warn, info/,
+    );
+    expect(configProblems({ CLOUDPI_ALLOW_HTTP: 'maybe' })).toContain(
       'CLOUDPI_ALLOW_HTTP: expected true or false, got "maybe"',
     );
-    expect(problemsOf({ CLOUDPI_PUBLIC_URL: 'bot.example.com' })).toContain(
+    expect(configProblems({ CLOUDPI_PUBLIC_URL: 'bot.example.com' })).toContain(
       'CLOUDPI_PUBLIC_URL: expected an http:// or https:// URL',
     );
-    expect(problemsOf({ CLOUDPI_ADMINS: 'slack:U1,bob' })).toContain(
+    expect(configProblems({ CLOUDPI_ADMINS: 'slack:U1,bob' })).toContain(
       'CLOUDPI_ADMINS: "bob" is not slack:<user id> or teams:<Entra object id>',
     );
   });
 
   it('reports every problem at once', () => {
-    const message = problemsOf({ PORT: 'x', LOG_LEVEL: 'x', CLOUDPI_ALLOW_HTTP: 'x' });
+    const message = configProblems({ PORT: 'x', LOG_LEVEL: 'x', CLOUDPI_ALLOW_HTTP: 'x' });
     expect(message.split('\n').filter((l) => l.startsWith('  - '))).toHaveLength(3);
   });
 
   it('never echoes a secret variable back', () => {
-    const message = problemsOf({ DATABASE_URL: 'mysql://root:hunter2@db/x' });
+    const message = configProblems({ DATABASE_URL: 'mysql://root:hunter2@db/x' });
     expect(message).toContain('DATABASE_URL: expected a postgres:// or postgresql:// URL');
     expect(message).not.toContain('hunter2');
-    const keys = problemsOf({ CLOUDPI_MASTER_KEYS: 'k1:c2hvcnQ=' });
+    const keys = configProblems({ CLOUDPI_MASTER_KEYS: 'k1:c2hvcnQ=' });
     expect(keys).toContain('key "k1" decodes to 5 bytes; AES-256 needs 32');
     expect(keys).not.toContain('c2hvcnQ=');
   });
 
   it('refuses PostgreSQL without master keys', () => {
-    expect(problemsOf({ DATABASE_URL: 'postgres://db.example/cloudpi' })).toContain(
+    expect(configProblems({ DATABASE_URL: 'postgres://db.example/cloudpi' })).toContain(
       'CLOUDPI_MASTER_KEYS: required when DATABASE_URL is set',
     );
   });
