@@ -113,14 +113,6 @@ export async function startService(config: AppConfig, options: StartOptions = {}
     });
     deadLetterTickets = tickets;
     await tickets.work();
-    await scheduleHealthChecks({
-      queue: jobs,
-      integrations,
-      tenants: repositories.tenants,
-      logger,
-      cron: config.healthCheckCron,
-    });
-
     const admins = new AdminPolicy(config.admins, repositories.identities);
     const chat = new ChatCommands({ db: database.db, repositories, integrations, admins });
     const slack = config.slack
@@ -135,6 +127,14 @@ export async function startService(config: AppConfig, options: StartOptions = {}
           ...(options.now ? { now: options.now } : {}),
         })
       : undefined;
+    await scheduleHealthChecks({
+      queue: jobs,
+      integrations,
+      tenants: repositories.tenants,
+      logger,
+      cron: config.healthCheckCron,
+      ...(slack ? { onChange: (tenantId: string) => slack.refreshHomes(tenantId) } : {}),
+    });
 
     let draining = false;
     const app = createHttpApp({

@@ -18,6 +18,8 @@ export async function scheduleHealthChecks(options: {
   tenants: TenantRepository;
   logger: Logger;
   cron: string;
+  /** Told about every tenant whose provider states changed (chat surfaces refresh their views). */
+  onChange?: (tenantId: string) => Promise<void>;
 }): Promise<void> {
   await options.queue.work(healthCheckJob, async () => {
     let checked = 0;
@@ -26,6 +28,16 @@ export async function scheduleHealthChecks(options: {
       checked++;
       for (const change of changes) {
         options.logger.warn({ tenant: tenant.id, ...change }, 'provider health changed');
+      }
+      if (changes.length > 0 && options.onChange) {
+        await options
+          .onChange(tenant.id)
+          .catch((error: unknown) =>
+            options.logger.warn(
+              { err: error, tenant: tenant.id },
+              'views not refreshed after a health change',
+            ),
+          );
       }
     }
     options.logger.debug({ tenants: checked }, 'integration health check done');

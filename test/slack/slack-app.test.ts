@@ -4,6 +4,7 @@
  */
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { healthCheckJob } from '../../src/integrations/health-check.js';
 import { type AzureDevOpsFake, startAzureDevOpsFake } from '../support/fakes/azure-devops-fake.js';
 import { type SlackFake, startSlackFake } from '../support/fakes/slack-fake.js';
 import { useService } from '../support/service.js';
@@ -382,6 +383,28 @@ describe('Slack app (one workspace)', () => {
     await press(admin, paused, 'Activate', 'actions.azure-devops');
     await waitFor(() => textOf(blockById(slack.homeOf(admin), 'provider.azure-devops')).includes('Active'));
     await running.service.integrations.disconnect(await tenantId(), 'azure-devops', 'test');
+  });
+
+  it('republishes App Home when the health check finds expired credentials', async () => {
+    const { integrations, repositories, queue } = running.service;
+    const tenant = await tenantId();
+    expect((await integrations.connect(tenant, 'azure-devops', ado.validValues, 'test')).ok).toBe(true);
+    const admin = slack.users.admin;
+    await openHome(admin);
+    // The PAT stops working on the provider's side (as when it expires).
+    const row = (await repositories.integrations.get(tenant, 'azure-devops'))!;
+    await repositories.integrations.save(tenant, 'azure-devops', {
+      status: 'active',
+      settings: row.settings,
+      credentials: { personalAccessToken: ado.wrongSecretValues.personalAccessToken! },
+    });
+    await queue.send(healthCheckJob, {});
+    const home = await waitFor(() => {
+      const view = slack.homeOf(admin);
+      return view && textOf(blockById(view, 'provider.azure-devops')).includes('Error') ? view : undefined;
+    });
+    expect(textOf(blockById(home, 'provider.azure-devops'))).toContain('Last check failed');
+    await integrations.disconnect(tenant, 'azure-devops', 'test');
   });
 
   it('falls back to chat.postEphemeral when the response_url does not take the answer', async () => {

@@ -55,6 +55,8 @@ export interface SlackApp {
   readonly mode: SlackConfig['mode'];
   /** Adds the Slack routes to the service's Express app (before its JSON body parser). */
   mount(app: Express): void;
+  /** Republishes App Home for a tenant's recent viewers (after a health check changed a status). */
+  refreshHomes(tenantId: string): Promise<void>;
   /** Waits for listeners still working after their acknowledgement. */
   close(): Promise<void>;
 }
@@ -241,6 +243,17 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
     mount(server: Express) {
       server.post(EVENTS_PATH, requestTimestampGuard(options.now));
       server.use(router);
+    },
+    async refreshHomes(tenantId: string) {
+      const tenant = await options.tenants.get(tenantId);
+      if (tenant?.platform !== 'slack') return;
+      const token =
+        config.mode === 'single'
+          ? config.botToken
+          : (await options.installations.find<Installation>(tenant.id, 'slack', tenant.externalId))?.bot
+              ?.token;
+      if (!token) return;
+      await handlers.refreshTenant(new webApi.WebClient(token, clientOptions), tenantId);
     },
     close: () => handlers.drain(),
   };

@@ -508,6 +508,15 @@ export function registerHandlers(app: App, deps: SlackHandlerDeps): SlackHandler
 
   return {
     republish,
+    async refreshTenant(client: WebClient, tenantId: string) {
+      for (const viewer of homeViewers.get(tenantId)?.values() ?? []) {
+        try {
+          await publishHome(client, viewer);
+        } catch (error) {
+          log.warn({ err: error, user: viewer.userId }, 'App Home could not be republished');
+        }
+      }
+    },
     drain: async () => {
       while (running.size > 0) await Promise.allSettled([...running]);
     },
@@ -517,6 +526,8 @@ export function registerHandlers(app: App, deps: SlackHandlerDeps): SlackHandler
 export interface SlackHandlers {
   /** Publishes App Home again for the actor and the tenant's recent viewers. */
   republish(client: WebClient, actor: Actor): Promise<void>;
+  /** Publishes App Home again for the tenant's recent viewers (a status changed without them). */
+  refreshTenant(client: WebClient, tenantId: string): Promise<void>;
   /** Resolves when no listener is running (shutdown waits for it before closing the database). */
   drain(): Promise<void>;
 }
