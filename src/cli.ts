@@ -1,7 +1,5 @@
-#!/usr/bin/env -S node --max-semi-space-size=4
-import { readFileSync, realpathSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { type AppConfig, loadConfig, readDotEnv } from './config.js';
 import { resolveKeyring } from './crypto/keyring.js';
@@ -356,15 +354,4 @@ function formatCounts(counts: Record<string, number>): string {
 function describeError(error: unknown): string {
   if (isAppError(error)) return `Error (${error.code}): ${error.message}`;
   return `Error: ${(error as Error)?.message ?? String(error)}`;
-}
-
-// Entry point: run when executed directly (node dist/src/cli.js, or the `cloudpi` bin link).
-const invokedPath = process.argv[1] ? realpathSync(process.argv[1]) : '';
-if (invokedPath === fileURLToPath(import.meta.url)) {
-  const code = await runCli(process.argv.slice(2), {
-    env: process.env,
-    out: (text) => process.stdout.write(text),
-    err: (text) => process.stderr.write(text),
-  });
-  process.exitCode = code;
 }

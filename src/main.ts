@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
-import { createSlackApp, type SlackApp } from '../adapters/chat/slack/index.js';
+import type { SlackApp } from '../adapters/chat/slack/index.js';
 import { ticketProviderFactories } from '../adapters/tickets/index.js';
 import { ChatCommands } from './commands/chat-commands.js';
 import type { AppConfig } from './config.js';
@@ -115,8 +115,9 @@ export async function startService(config: AppConfig, options: StartOptions = {}
     await tickets.work();
     const admins = new AdminPolicy(config.admins, repositories.identities);
     const chat = new ChatCommands({ db: database.db, repositories, integrations, admins });
+    // Bolt loads only when Slack is configured.
     const slack = config.slack
-      ? createSlackApp({
+      ? (await import('../adapters/chat/slack/index.js')).createSlackApp({
           config: config.slack,
           publicUrl: config.publicUrl,
           chat,

@@ -26,6 +26,7 @@ import {
   wiqlForTag,
   workItemTitle,
 } from '../../adapters/tickets/azure-devops/mapping.js';
+import { AzureDevOpsProvider } from '../../adapters/tickets/azure-devops/provider.js';
 import { isNonPublicAddress } from '../../src/net/url-policy.js';
 import { PROJECT_ROOT } from '../../src/paths.js';
 import type { ProviderContext, TicketInput } from '../../src/tickets/port.js';
@@ -325,10 +326,12 @@ describe('Azure DevOps adapter against the fake', () => {
     expect(await provider.describeFields('Ops', 'Task')).toEqual([]);
     expect((await errorOf(provider.describeFields('Ops', 'Epic'))).code).toBe('NOT_FOUND');
     expect((await errorOf(provider.listTicketTypes('Nope'))).code).toBe('NOT_FOUND');
-    const adapter = provider as unknown as {
-      listAreaPaths(p: string): Promise<string[]>;
-      listIterationPaths(p: string): Promise<string[]>;
-    };
+    // Area and iteration paths are extras of the adapter class, beyond the port.
+    const adapter = new AzureDevOpsProvider({
+      values: fake.validValues,
+      urlPolicy: LOOPBACK,
+      timeoutMs: 2_000,
+    });
     expect(await adapter.listAreaPaths('Ops')).toEqual([
       'Ops',
       'Ops\\Cloud',

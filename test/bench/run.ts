@@ -251,7 +251,7 @@ function startFlags(root: string): string[] {
   const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as {
     scripts: { start: string };
   };
-  const match = /^node((?:\s+--\S+)*)\s+dist\/src\/cli\.js serve$/.exec(pkg.scripts.start.trim());
+  const match = /^node((?:\s+--\S+)*)\s+dist\/src\/bin\.js serve$/.exec(pkg.scripts.start.trim());
   if (!match) throw new BenchFailure(`cannot read node flags from the start script: ${pkg.scripts.start}`);
   return match[1]!.trim().split(/\s+/).filter(Boolean);
 }
@@ -411,7 +411,7 @@ async function main(): Promise<number> {
     const idleMs = intFromEnv('BENCH_IDLE_MS', 3_000, 0);
     const warmup = intFromEnv('BENCH_WARMUP', 1, 0) > 0;
     const root = projectRoot();
-    const cli = path.join(root, 'dist', 'src', 'cli.js');
+    const cli = path.join(root, 'dist', 'src', 'bin.js');
     if (!existsSync(cli)) throw new BenchFailure(`${cli} is missing: run npm run build first`);
 
     const workDir = await mkdtemp(path.join(os.tmpdir(), 'cloudpi-bench-'));

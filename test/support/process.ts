@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { PROJECT_ROOT } from '../../src/paths.js';
 
 /** The built CLI: `npm test` builds first (pretest), as `npm start` does. */
-export const CLI = path.join(PROJECT_ROOT, 'dist', 'src', 'cli.js');
+export const CLI = path.join(PROJECT_ROOT, 'dist', 'src', 'bin.js');
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -1,19 +1,16 @@
 /**
  * Azure DevOps (Services and Server) as a ticket provider: work items through azure-devops-node-api.
+ * The SDK loads on the first call (it is not needed to start the service or render the form).
  */
-import type { TicketProviderFactory } from '../../../src/tickets/port.js';
+import { lazyTicketProvider } from '../../../src/tickets/lazy-provider.js';
 import { azureDevOpsFields } from './credentials.js';
-import { AzureDevOpsProvider } from './provider.js';
 
-export const azureDevOpsProvider: TicketProviderFactory = {
-  descriptor: {
-    kind: 'azure-devops',
-    displayName: 'Azure DevOps',
-    fields: azureDevOpsFields,
-    ticketNoun: 'work item',
+export const azureDevOpsProvider = lazyTicketProvider(
+  { kind: 'azure-devops', displayName: 'Azure DevOps', fields: azureDevOpsFields, ticketNoun: 'work item' },
+  async () => {
+    const { AzureDevOpsProvider } = await import('./provider.js');
+    return (context) => new AzureDevOpsProvider(context);
   },
-  create: (context) => new AzureDevOpsProvider(context),
-};
+);
 
 export { normalizeOrganizationUrl, ORGANIZATION_URL_FIELD, PAT_FIELD } from './credentials.js';
-export { AzureDevOpsProvider } from './provider.js';
