@@ -40,6 +40,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { PROJECT_ROOT } from '../../../src/paths.js';
 import type { ProviderFake } from './provider-fake.js';
+import { checkSchema, type Schema, type SchemaDialect } from './schema-check.js';
 
 export interface AzureDevOpsFakeRequest {
   method: string;
@@ -77,18 +78,6 @@ export interface AzureDevOpsFake extends ProviderFake {
 
 // ---------------------------------------------------------------------------------------------
 // The published specs, and a small validator for the Swagger 2.0 schema keywords they use.
-
-interface Schema {
-  $ref?: string;
-  type?: string;
-  properties?: Record<string, Schema>;
-  additionalProperties?: boolean | Schema;
-  items?: Schema;
-  allOf?: Schema[];
-  enum?: unknown[];
-  required?: string[];
-  format?: string;
-}
 
 interface Parameter {
   $ref?: string;
@@ -137,74 +126,27 @@ export function loadAzureDevOpsSpec(name: SpecName): Spec {
   return spec;
 }
 
+/** Swagger 2 as Azure DevOps writes it: null for absent values, untyped objects are JTokens. */
+function adoDialect(spec: Spec): SchemaDialect {
+  return {
+    resolve: (ref) => spec.definitions[ref.replace('#/definitions/', '')],
+    nullable: 'always',
+    untypedObject: 'any-json',
+  };
+}
+
 function resolveSchema(spec: Spec, schema: Schema): Schema {
   let current = schema;
   for (let depth = 0; current.$ref && depth < 20; depth++) {
-    const name = current.$ref.replace('#/definitions/', '');
-    const next = spec.definitions[name];
-    if (!next) throw new Error(`spec has no definition ${name}`);
+    const next = spec.definitions[current.$ref.replace('#/definitions/', '')];
+    if (!next) throw new Error(`spec has no definition ${current.$ref}`);
     current = next;
   }
   return current;
 }
 
-/**
- * Problems of `value` against `schema` ("path: problem" lines, empty when valid). An object schema
- * without properties stands for a JToken (ADO's "value": {"type": "object"} holds strings and
- * numbers), so it accepts any JSON; additional properties are allowed unless the schema says not.
- */
-function validate(spec: Spec, value: unknown, schema: Schema, at = '$'): string[] {
-  const s = resolveSchema(spec, schema);
-  const problems: string[] = [];
-  for (const part of s.allOf ?? []) problems.push(...validate(spec, value, part, at));
-  if (value === null || value === undefined) return problems;
-  if (s.enum && !s.enum.includes(value))
-    problems.push(`${at}: ${JSON.stringify(value)} is not one of ${s.enum}`);
-  switch (s.type) {
-    case 'object': {
-      const typed = Object.keys(s.properties ?? {}).length > 0 || typeof s.additionalProperties === 'object';
-      if (!typed) break;
-      if (typeof value !== 'object' || Array.isArray(value))
-        return [...problems, `${at}: expected an object`];
-      const record = value as Record<string, unknown>;
-      for (const name of s.required ?? []) if (!(name in record)) problems.push(`${at}.${name}: required`);
-      for (const [name, item] of Object.entries(record)) {
-        const property = s.properties?.[name];
-        if (property) problems.push(...validate(spec, item, property, `${at}.${name}`));
-        else if (s.additionalProperties === false) problems.push(`${at}.${name}: not in the schema`);
-        else if (typeof s.additionalProperties === 'object')
-          problems.push(...validate(spec, item, s.additionalProperties, `${at}.${name}`));
-      }
-      break;
-    }
-    case 'array':
-      if (!Array.isArray(value)) return [...problems, `${at}: expected an array`];
-      if (s.items) {
-        for (const [i, item] of value.entries())
-          problems.push(...validate(spec, item, s.items, `${at}[${i}]`));
-      }
-      break;
-    case 'string':
-      if (typeof value !== 'string') problems.push(`${at}: expected a string`);
-      else if (
-        s.format === 'uuid' &&
-        !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value)
-      )
-        problems.push(`${at}: not a uuid`);
-      else if (s.format === 'date-time' && Number.isNaN(Date.parse(value)))
-        problems.push(`${at}: not a date-time`);
-      break;
-    case 'integer':
-      if (!Number.isInteger(value)) problems.push(`${at}: expected an integer`);
-      break;
-    case 'number':
-      if (typeof value !== 'number') problems.push(`${at}: expected a number`);
-      break;
-    case 'boolean':
-      if (typeof value !== 'boolean') problems.push(`${at}: expected a boolean`);
-      break;
-  }
-  return problems;
+function validate(spec: Spec, value: unknown, schema: Schema): string[] {
+  return checkSchema(value, schema, adoDialect(spec));
 }
 
 function parametersOf(spec: Spec, operation: SpecOperation): { parameter: Parameter; ref?: string }[] {

@@ -27,6 +27,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { PROJECT_ROOT } from '../../../src/paths.js';
 import type { ProviderFake } from './provider-fake.js';
+import { checkSchema, type Schema, type SchemaDialect } from './schema-check.js';
 
 export type JiraFakeDeployment = 'cloud' | 'server';
 
@@ -69,20 +70,6 @@ export interface JiraFake extends ProviderFake {
 // ---------------------------------------------------------------------------------------------
 // The published spec, and a small validator for the OpenAPI schema keywords it uses.
 
-interface Schema {
-  $ref?: string;
-  type?: string;
-  properties?: Record<string, Schema>;
-  additionalProperties?: boolean | Schema;
-  items?: Schema;
-  allOf?: Schema[];
-  enum?: unknown[];
-  required?: string[];
-  maxLength?: number;
-  nullable?: boolean;
-  format?: string;
-}
-
 interface Operation {
   requestBody?: { content?: Record<string, { schema?: Schema }> };
   responses?: Record<string, { content?: Record<string, { schema?: Schema }> }>;
@@ -100,64 +87,15 @@ function spec(): Spec {
   return specCache;
 }
 
-function resolve(schema: Schema): Schema {
-  let current = schema;
-  while (current.$ref) {
-    const name = current.$ref.replace('#/components/schemas/', '');
-    const next = spec().components.schemas[name];
-    if (!next) throw new Error(`spec has no schema ${name}`);
-    current = next;
-  }
-  return current;
-}
+const JIRA_DIALECT: SchemaDialect = {
+  resolve: (ref) => spec().components.schemas[ref.replace('#/components/schemas/', '')],
+  nullable: 'declared',
+  untypedObject: 'object',
+};
 
 /** Problems of `value` against `schema`, as "path: problem" lines (empty when valid). */
-export function validateAgainstSchema(value: unknown, schema: Schema, at = '$'): string[] {
-  const s = resolve(schema);
-  const problems: string[] = [];
-  for (const part of s.allOf ?? []) problems.push(...validateAgainstSchema(value, part, at));
-  if (value === null) return s.nullable || !s.type ? problems : [...problems, `${at}: null is not ${s.type}`];
-  if (s.enum && !s.enum.includes(value))
-    problems.push(`${at}: ${JSON.stringify(value)} is not one of ${s.enum}`);
-  switch (s.type) {
-    case 'object': {
-      if (typeof value !== 'object' || Array.isArray(value))
-        return [...problems, `${at}: expected an object`];
-      const record = value as Record<string, unknown>;
-      for (const name of s.required ?? []) if (!(name in record)) problems.push(`${at}.${name}: required`);
-      for (const [name, item] of Object.entries(record)) {
-        const property = s.properties?.[name];
-        if (property) problems.push(...validateAgainstSchema(item, property, `${at}.${name}`));
-        else if (s.additionalProperties === false) problems.push(`${at}.${name}: not in the schema`);
-        else if (typeof s.additionalProperties === 'object')
-          problems.push(...validateAgainstSchema(item, s.additionalProperties, `${at}.${name}`));
-      }
-      break;
-    }
-    case 'array':
-      if (!Array.isArray(value)) return [...problems, `${at}: expected an array`];
-      if (s.items) {
-        for (const [i, item] of value.entries())
-          problems.push(...validateAgainstSchema(item, s.items, `${at}[${i}]`));
-      }
-      break;
-    case 'string':
-      if (typeof value !== 'string') problems.push(`${at}: expected a string`);
-      else if (s.maxLength !== undefined && value.length > s.maxLength)
-        problems.push(`${at}: longer than ${s.maxLength}`);
-      else if (s.format === 'uri' && !URL.canParse(value)) problems.push(`${at}: not a URI`);
-      break;
-    case 'integer':
-      if (!Number.isInteger(value)) problems.push(`${at}: expected an integer`);
-      break;
-    case 'number':
-      if (typeof value !== 'number') problems.push(`${at}: expected a number`);
-      break;
-    case 'boolean':
-      if (typeof value !== 'boolean') problems.push(`${at}: expected a boolean`);
-      break;
-  }
-  return problems;
+export function validateAgainstSchema(value: unknown, schema: Schema): string[] {
+  return checkSchema(value, schema, JIRA_DIALECT);
 }
 
 /** The spec operation for a v3 request path (templated segments matched). */
