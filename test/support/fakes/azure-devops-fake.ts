@@ -38,6 +38,8 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { text } from 'node:stream/consumers';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { PROJECT_ROOT } from '../../../src/paths.js';
 import type { ProviderFake } from './provider-fake.js';
 import { checkSchema, type Schema, type SchemaDialect } from './schema-check.js';
@@ -545,19 +547,6 @@ function cannotFindField(name: string): Answer {
 
 const SIGN_IN_PAGE =
   '<!DOCTYPE html><html><head><title>Azure DevOps Services | Sign In</title></head><body><form id="signin" action="https://app.vssps.visualstudio.com/_signin">Sign in to your account</form></body></html>';
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
 
 function header(headers: IncomingHttpHeaders, name: string): string | undefined {
   const value = headers[name];
@@ -1387,7 +1376,7 @@ export async function startAzureDevOpsFake(): Promise<AzureDevOpsFake> {
       headers: req.headers,
     };
     requests.push(entry);
-    const rawBody = await readBody(req);
+    const rawBody = await text(req);
     if (rawBody) {
       try {
         entry.body = JSON.parse(rawBody);

@@ -25,6 +25,8 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { text } from 'node:stream/consumers';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { PROJECT_ROOT } from '../../../src/paths.js';
 import type { ProviderFake } from './provider-fake.js';
 import { checkSchema, type Schema, type SchemaDialect } from './schema-check.js';
@@ -281,19 +283,6 @@ function parseJql(jql: string): JqlClause[] {
       throw new Error(`Error in the JQL Query: Expecting 'AND' but got '${tokens[i - 1]}'.`);
   }
   return clauses;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
 }
 
 interface Answer {
@@ -836,7 +825,7 @@ export async function startJiraFake(options: JiraFakeOptions = {}): Promise<Jira
     const at = Date.now();
     const method = req.method ?? 'GET';
     const url = new URL(req.url ?? '/', 'http://fake');
-    const raw = await readBody(req);
+    const raw = await text(req);
     const entry: JiraFakeRequest = { method, path: req.url ?? '/', at, headers: req.headers };
     requests.push(entry);
     if (delayMs > 0) await sleep(delayMs);
