@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { type AppConfig, loadConfig, readDotEnv } from './config.js';
@@ -13,6 +13,11 @@ import { createLogger } from './logger.js';
 import { startService } from './main.js';
 import { createMetrics } from './metrics.js';
 import { PROJECT_ROOT } from './paths.js';
+import {
+  INGEST_BODY_LIMIT_BYTES,
+  type IngestReport,
+  RecommendationIngest,
+} from './recommendations/ingest.js';
 import { type DatabaseHandle, openDatabase } from './storage/db.js';
 import { runMigrations } from './storage/migrate.js';
 import { createRepositories, type Repositories } from './storage/repositories/index.js';
@@ -234,6 +239,28 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       });
   }
 
+  const recommendations = program
+    .command('recommendations')
+    .description('Recommendations: push a file of them into a tenant (trials, scripts)');
+  recommendations
+    .command('push')
+    .description(
+      'Store the recommendations of a JSON file (one object, an array, or {"recommendations": [...]}) directly in the database, like POST /api/v1/recommendations; exit code 1 when an item is invalid',
+    )
+    .argument('<file>', 'JSON file')
+    .requiredOption('--tenant <ref>', 'tenant reference, e.g. slack:T0123')
+    .option('--json', 'print the per-item results as JSON')
+    .action(async (file: string, opts: { tenant: string; json?: boolean }) => {
+      const body = readJsonFile(file);
+      await withStore(async ({ repos, handle, cfg }) => {
+        const t = await repos.tenants.requireByRef(opts.tenant);
+        const ingest = new RecommendationIngest({ db: handle.db, logger: quietLogger(cfg) });
+        const report = await ingest.ingestRecommendations(t.id, body, 'cli');
+        io.out(opts.json ? `${JSON.stringify(report)}\n` : formatIngestReport(report, opts.tenant));
+        if (report.summary.invalid > 0) exitCode = 1;
+      });
+    });
+
   const keys = program.command('keys').description('Master keys that encrypt secrets at rest');
   keys
     .command('generate')
@@ -344,6 +371,42 @@ export function slackManifest(baseUrl: string, name?: string): Record<string, un
     manifest.features.bot_user.display_name = trimmed;
   }
   return manifest;
+}
+
+function readJsonFile(file: string): unknown {
+  let text: string;
+  try {
+    if (statSync(file).size > INGEST_BODY_LIMIT_BYTES) {
+      throw new AppError(
+        'PAYLOAD_TOO_LARGE',
+        `${file} is larger than ${INGEST_BODY_LIMIT_BYTES} bytes; split it into files of at most 500 recommendations.`,
+      );
+    }
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    if (isAppError(error)) throw error;
+    throw new AppError('VALIDATION', `Cannot read ${file}: ${(error as Error).message}`);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new AppError('VALIDATION', `${file} is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+/** One line per item, then the counts. */
+function formatIngestReport(report: IngestReport, tenant: string): string {
+  const lines = report.results.map((r) => {
+    const label = `#${r.index}${r.id !== undefined ? ` ${JSON.stringify(r.id)}` : ''}`;
+    const errors = r.errors?.map((e) => `${e.field || '(item)'}: ${e.message}`).join('; ');
+    const ignored = r.ignoredFields?.length ? ` (ignored fields: ${r.ignoredFields.join(', ')})` : '';
+    return `${r.status.padEnd(9)} ${label}${errors ? `: ${errors}` : ''}${ignored}`;
+  });
+  const s = report.summary;
+  lines.push(
+    `${s.received} received for ${tenant}: ${s.created} created, ${s.updated} updated, ${s.unchanged} unchanged, ${s.invalid} invalid.`,
+  );
+  return `${lines.join('\n')}\n`;
 }
 
 function formatCounts(counts: Record<string, number>): string {

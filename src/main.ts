@@ -16,6 +16,7 @@ import { rotateSecretsJob } from './jobs/definitions.js';
 import { JobQueue } from './jobs/queue.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { RecommendationIngest } from './recommendations/ingest.js';
 import { type DatabaseHandle, openDatabase } from './storage/db.js';
 import { migrationState, runMigrations } from './storage/migrate.js';
 import { createRepositories, type Repositories } from './storage/repositories/index.js';
@@ -31,6 +32,8 @@ export interface Service {
   readonly admins: AdminPolicy;
   readonly integrations: IntegrationService;
   readonly tickets: TicketService;
+  /** Recommendations ingest (the API and `cloudpi recommendations push`). */
+  readonly recommendations: RecommendationIngest;
   /** The chat commands both platforms answer with. */
   readonly chat: ChatCommands;
   /** The Slack app, when SLACK_* is configured. */
@@ -137,11 +140,14 @@ export async function startService(config: AppConfig, options: StartOptions = {}
       ...(slack ? { onChange: (tenantId: string) => slack.refreshHomes(tenantId) } : {}),
     });
 
+    const recommendations = new RecommendationIngest({ db: database.db, logger });
+
     let draining = false;
     const app = createHttpApp({
       logger,
       metrics,
       repositories,
+      recommendations,
       isDraining: () => draining,
       apiRateLimitPerMinute: config.apiRateLimitPerMinute,
       metricsToken: config.metricsToken,
@@ -182,6 +188,7 @@ export async function startService(config: AppConfig, options: StartOptions = {}
       admins,
       integrations,
       tickets,
+      recommendations,
       chat,
       slack,
       secretBox,

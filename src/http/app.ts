@@ -1,11 +1,20 @@
 import { timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import express, { type Express, type NextFunction, type Request, type Response, Router } from 'express';
 import { AppError, asAppError, ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
+import { PROJECT_ROOT } from '../paths.js';
+import {
+  INGEST_BODY_LIMIT_BYTES,
+  ingestStatus,
+  type RecommendationIngest,
+} from '../recommendations/ingest.js';
 import type { Repositories } from '../storage/repositories/index.js';
 import { tenantRef } from '../storage/repositories/tenants.js';
 import { apiKeyAuth } from './api-auth.js';
+import { openApiDocument } from './openapi.js';
 
 export type ReadinessCheck = () => Promise<Record<string, 'ok' | string>>;
 
@@ -13,6 +22,8 @@ export interface HttpAppOptions {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly repositories: Repositories;
+  /** The recommendations ingest core behind /api/v1/recommendations. */
+  readonly recommendations: RecommendationIngest;
   readonly readiness: ReadinessCheck;
   readonly isDraining: () => boolean;
   readonly apiRateLimitPerMinute: number;
@@ -58,6 +69,12 @@ export function createHttpApp(options: HttpAppOptions): Express {
 
   options.mount?.(app);
 
+  // The API description is public (it holds no tenant data), so it is served before the key check.
+  const openApi = JSON.stringify(openApiDocument(packageVersion()));
+  app.get('/api/v1/openapi.json', (_req, res) => {
+    res.type('application/json').send(openApi);
+  });
+
   const api = Router();
   // Authenticate on the headers before reading a body: anonymous callers cannot make us parse.
   api.use(
@@ -67,7 +84,36 @@ export function createHttpApp(options: HttpAppOptions): Express {
       perMinute: options.apiRateLimitPerMinute,
     }),
   );
+  // Before the general 1 MB parser: a batch of 500 recommendations needs a larger body.
+  api.post(
+    '/recommendations',
+    express.json({ limit: INGEST_BODY_LIMIT_BYTES, strict: true }),
+    async (req, res) => {
+      if (!req.is('application/json')) {
+        throw new AppError(
+          ErrorCode.VALIDATION,
+          'Send the recommendations as JSON (Content-Type: application/json).',
+        );
+      }
+      const report = await options.recommendations.ingestRecommendations(req.apiCaller!.tenant.id, req.body);
+      const status = ingestStatus(report);
+      res.status(status).json(
+        status === 400
+          ? {
+              error: {
+                code: ErrorCode.VALIDATION,
+                message: 'No recommendation was stored: every item is invalid.',
+              },
+              ...report,
+            }
+          : report,
+      );
+    },
+  );
   api.use(express.json({ limit: options.jsonLimit ?? '1mb', strict: true }));
+  api.get('/recommendations/:id', async (req, res) => {
+    res.json(await options.recommendations.find(req.apiCaller!.tenant.id, String(req.params.id)));
+  });
   api.get('/tenant', (req, res) => {
     const { tenant } = req.apiCaller!;
     res.json({ id: tenant.id, ref: tenantRef(tenant), platform: tenant.platform, name: tenant.name });
@@ -79,6 +125,13 @@ export function createHttpApp(options: HttpAppOptions): Express {
   });
   app.use(errorHandler(options.logger));
   return app;
+}
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8')) as {
+    version?: string;
+  };
+  return pkg.version ?? '0.0.0';
 }
 
 function bearerMatches(header: string | undefined, expected: string): boolean {

@@ -27,7 +27,16 @@ describe('cloudpi --help', () => {
   it('documents every command', async () => {
     const top = await cli({}, '--help');
     expect(top.code).toBe(0);
-    for (const command of ['serve', 'migrate', 'doctor', 'tenant', 'apikey', 'admin', 'keys']) {
+    for (const command of [
+      'serve',
+      'migrate',
+      'doctor',
+      'tenant',
+      'apikey',
+      'admin',
+      'keys',
+      'recommendations',
+    ]) {
       expect(top.out).toContain(command);
     }
     for (const [command, words] of [
@@ -35,6 +44,7 @@ describe('cloudpi --help', () => {
       ['apikey', ['create', 'revoke', 'list']],
       ['admin', ['grant', 'revoke']],
       ['keys', ['generate', 'rotate', 'status']],
+      ['recommendations', ['push']],
     ] as const) {
       const help = await cli({}, command, '--help');
       expect(help.code, command).toBe(0);

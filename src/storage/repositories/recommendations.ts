@@ -1,4 +1,4 @@
-import { and, eq, getTableColumns, sql } from 'drizzle-orm';
+import { and, eq, getTableColumns, inArray, sql } from 'drizzle-orm';
 import type { Database } from '../db.js';
 import { cards, recommendations, tickets } from '../schema.js';
 
@@ -42,6 +42,20 @@ export class RecommendationRepository {
       .from(recommendations)
       .where(and(eq(recommendations.tenantId, tenantId), eq(recommendations.externalId, externalId)));
     return row;
+  }
+
+  /** The tenant's recommendations among `externalIds` (one query for a whole ingest batch). */
+  async findManyByExternalIds(
+    tenantId: string,
+    externalIds: readonly string[],
+  ): Promise<RecommendationRow[]> {
+    if (externalIds.length === 0) return [];
+    return this.db
+      .select()
+      .from(recommendations)
+      .where(
+        and(eq(recommendations.tenantId, tenantId), inArray(recommendations.externalId, [...externalIds])),
+      );
   }
 
   /** Records a card for a channel once; a second call for the same channel returns the first. */
