@@ -2,10 +2,21 @@ import { desc, eq } from 'drizzle-orm';
 import { AppError, ErrorCode, isAppError } from '../errors.js';
 import type { AdminPolicy } from '../identity/admins.js';
 import type { IntegrationService, ProviderStatusView } from '../integrations/service.js';
+import { CLOUDS } from '../recommendations/ingest.js';
+import {
+  CLOUD_LABELS,
+  describeFilters,
+  filtersOf,
+  parseSubscriptionForm,
+  SUBSCRIBE_FIELDS,
+  type SubmittedValue,
+} from '../recommendations/subscriptions.js';
 import type { Database } from '../storage/db.js';
 import type { Repositories } from '../storage/repositories/index.js';
+import type { RouteRow } from '../storage/repositories/routes.js';
 import { recommendations, tickets } from '../storage/schema.js';
 import type { ProviderValues, Routing, TicketProviderKind } from '../tickets/port.js';
+import { SEVERITIES, TICKET_PROVIDER_KINDS } from '../tickets/port.js';
 import { COMMANDS, type Command, type CommandName } from './grammar.js';
 import type {
   ActionButton,
@@ -19,6 +30,8 @@ import type {
   NoticeView,
   ProviderSection,
   StatusBoardView,
+  SubscribeFormView,
+  SubscriptionListView,
   View,
 } from './views.js';
 
@@ -35,7 +48,18 @@ export interface Actor {
 export type Reply =
   | { readonly type: 'message'; readonly view: View }
   | { readonly type: 'open-form'; readonly view: IntegrationFormView | IntegrationDetailsView | ConfirmView }
-  | { readonly type: 'open-configure'; readonly provider: TicketProviderKind };
+  | { readonly type: 'open-configure'; readonly provider: TicketProviderKind }
+  /**
+   * Open the subscribe form for the conversation the command came from, once the adapter checked
+   * the bot can post there (`subscribeForm`).
+   */
+  | { readonly type: 'open-subscribe'; readonly channelId: string };
+
+/** Where a command was typed, as far as the platform says. */
+export interface CommandContext {
+  /** The channel / conversation id. */
+  readonly channelId?: string | undefined;
+}
 
 export type FormOutcome =
   /** Show these at the fields, keep the form open (Slack: response_action errors). */
@@ -54,6 +78,10 @@ const ADMIN_ONLY = new Set<CommandName>(COMMANDS.filter((c) => c.adminOnly).map(
 
 function notice(tone: NoticeView['tone'], title: string, text?: string): NoticeView {
   return { kind: 'notice', tone, title, ...(text ? { text } : {}) };
+}
+
+function providerKindOf(value: string | null): TicketProviderKind | undefined {
+  return TICKET_PROVIDER_KINDS.find((k) => k === value);
 }
 
 function actorName(actor: Actor): string {
@@ -95,7 +123,7 @@ export class ChatCommands {
   }
 
   /** Answers a parsed command. Forms that need provider data come back as `open-configure`. */
-  async handle(actor: Actor, command: Command): Promise<Reply> {
+  async handle(actor: Actor, command: Command, where: CommandContext = {}): Promise<Reply> {
     if (command.name === 'unknown') return { type: 'message', view: this.help(command.suggestion) };
     if (command.name === 'usage') return { type: 'message', view: notice('warning', command.message) };
     if (ADMIN_ONLY.has(command.name) && !(await this.isAdmin(actor))) {
@@ -114,10 +142,18 @@ export class ChatCommands {
         return { type: 'open-form', view: this.confirmDisconnect(command.provider) };
       case 'audit':
         return { type: 'message', view: await this.audit(actor) };
-      case 'sso':
-      case 'smtp':
       case 'subscribe':
       case 'unsubscribe':
+        if (!where.channelId)
+          return {
+            type: 'message',
+            view: notice('warning', `Use /cloudpi ${command.name} in the channel it is for.`),
+          };
+        return command.name === 'subscribe'
+          ? { type: 'open-subscribe', channelId: where.channelId }
+          : { type: 'message', view: await this.subscriptions(actor, where.channelId) };
+      case 'sso':
+      case 'smtp':
       case 'login':
         return {
           type: 'message',
@@ -465,6 +501,189 @@ export class ChatCommands {
       }
     }
     throw new AppError(ErrorCode.VALIDATION, `Unknown action ${action}.`);
+  }
+
+  // ---- Subscriptions ----------------------------------------------------------------------
+
+  async #activeProviders(actor: Actor): Promise<{ kind: TicketProviderKind; displayName: string }[]> {
+    return (await this.#o.integrations.statusBoard(actor.tenantId))
+      .filter((v) => v.status === 'active')
+      .map((v) => ({ kind: v.kind, displayName: v.displayName }));
+  }
+
+  /** The subscribe form for a channel; `typed` keeps what was entered when it is shown again. */
+  async subscribeForm(
+    actor: Actor,
+    channelId: string,
+    errors: Readonly<Record<string, string>> = {},
+    typed: Readonly<Record<string, SubmittedValue>> = {},
+  ): Promise<SubscribeFormView | NoticeView> {
+    if (!(await this.isAdmin(actor))) return this.#refusal();
+    const f = SUBSCRIBE_FIELDS;
+    const providers = await this.#activeProviders(actor);
+    const text = (key: string) => {
+      const v = typed[key];
+      return typeof v === 'string' && v ? { value: v } : {};
+    };
+    const many = (key: string) => {
+      const v = typed[key];
+      return v && typeof v !== 'string' && v.length ? { value: v } : {};
+    };
+    return {
+      kind: 'subscribe-form',
+      title: 'Subscribe channel',
+      channelId,
+      fields: [
+        {
+          key: f.clouds,
+          label: 'Clouds',
+          type: 'multi-select',
+          options: CLOUDS.map((c) => ({ value: c, label: CLOUD_LABELS[c] })),
+          hint: 'Leave empty for every cloud.',
+          ...many(f.clouds),
+        },
+        {
+          key: f.account,
+          label: 'Account',
+          type: 'text',
+          placeholder: 'Account, subscription or project id',
+          ...text(f.account),
+        },
+        {
+          key: f.category,
+          label: 'Category',
+          type: 'text',
+          placeholder: 'e.g. rightsizing',
+          ...text(f.category),
+        },
+        {
+          key: f.severities,
+          label: 'Severities',
+          type: 'multi-select',
+          options: SEVERITIES.map((s) => ({ value: s, label: s[0]!.toUpperCase() + s.slice(1) })),
+          hint: 'Leave empty for every severity.',
+          ...many(f.severities),
+        },
+        {
+          key: f.minMonthlySavings,
+          label: 'Minimum monthly savings',
+          type: 'text',
+          placeholder: 'e.g. 100',
+          hint: 'Only recommendations saving at least this much a month. Leave empty for any.',
+          ...text(f.minMonthlySavings),
+        },
+        ...(providers.length
+          ? [
+              {
+                key: f.provider,
+                label: 'Ticket provider',
+                type: 'select' as const,
+                options: providers.map((p) => ({ value: p.kind, label: p.displayName })),
+                hint: "Where this channel's tickets go. Leave empty for the provider's own routing.",
+                ...text(f.provider),
+              },
+              { key: f.project, label: 'Project', type: 'text' as const, ...text(f.project) },
+              { key: f.ticketType, label: 'Ticket type', type: 'text' as const, ...text(f.ticketType) },
+            ]
+          : []),
+      ],
+      errors,
+    };
+  }
+
+  /** Checks and saves a subscription (audited). Field problems come back as `errors`. */
+  async submitSubscribeForm(
+    actor: Actor,
+    channelId: string,
+    values: Readonly<Record<string, SubmittedValue>>,
+  ): Promise<FormOutcome> {
+    if (!(await this.isAdmin(actor))) return { type: 'view', view: this.#refusal() };
+    const active = (await this.#activeProviders(actor)).map((p) => p.kind);
+    const parsed = parseSubscriptionForm(values, active);
+    if (!parsed.ok) return { type: 'errors', errors: parsed.errors };
+    const { filters, provider, target } = parsed.value;
+    const row = await this.#o.repositories.routes.create(actor.tenantId, {
+      name: describeFilters(filters).slice(0, 200),
+      platform: actor.platform,
+      channelId,
+      filters: { ...filters },
+      provider: provider ?? null,
+      target: { ...target },
+      createdBy: actorName(actor),
+    });
+    await this.#o.repositories.audit.record(actor.tenantId, {
+      actor: actorName(actor),
+      action: 'subscription.create',
+      target: `${actor.platform}:${channelId}`,
+      after: { id: row.id, filters: row.filters, provider: row.provider, target: row.target },
+    });
+    return {
+      type: 'view',
+      view: notice(
+        'success',
+        'This channel is subscribed',
+        `${describeFilters(filters)}${this.#ticketsText(row) ? `. ${this.#ticketsText(row)}` : ''}. Unsubscribe with /cloudpi unsubscribe.`,
+      ),
+    };
+  }
+
+  #ticketsText(row: RouteRow): string | undefined {
+    const kind = providerKindOf(row.provider);
+    if (!kind) return undefined;
+    const t = row.target as { project?: unknown; ticketType?: unknown };
+    const name = this.#o.integrations.descriptor(kind).displayName;
+    const project = typeof t.project === 'string' ? `, project ${t.project}` : '';
+    const type = typeof t.ticketType === 'string' ? ` (${t.ticketType})` : '';
+    return `Tickets: ${name}${project}${type}`;
+  }
+
+  /** A channel's subscriptions with Unsubscribe buttons. */
+  async subscriptions(actor: Actor, channelId: string, message?: NoticeView): Promise<SubscriptionListView> {
+    const rows = await this.#o.repositories.routes.list(actor.tenantId, {
+      platform: actor.platform,
+      channelId,
+    });
+    const canEdit = await this.isAdmin(actor);
+    return {
+      kind: 'subscriptions',
+      title: 'Subscriptions of this channel',
+      channelId,
+      items: rows.slice(0, 40).map((row) => {
+        const tickets = this.#ticketsText(row);
+        return {
+          id: row.id,
+          filters: describeFilters(filtersOf(row.filters)),
+          ...(tickets ? { tickets } : {}),
+          ...(row.createdBy ? { createdBy: row.createdBy } : {}),
+          actions: canEdit
+            ? [{ action: 'unsubscribe', label: 'Unsubscribe', subscriptionId: row.id, style: 'danger' }]
+            : [],
+        };
+      }),
+      empty: 'This channel has no subscriptions. Add one with /cloudpi subscribe.',
+      ...(message ? { notice: message } : {}),
+    };
+  }
+
+  /** Removes a subscription of the actor's tenant (no confirmation; audited). */
+  async unsubscribe(actor: Actor, subscriptionId: string): Promise<NoticeView> {
+    if (!(await this.isAdmin(actor))) return this.#refusal();
+    const row = /^[0-9a-f-]{36}$/i.test(subscriptionId)
+      ? (await this.#o.repositories.routes.list(actor.tenantId)).find((r) => r.id === subscriptionId)
+      : undefined;
+    if (!row || !(await this.#o.repositories.routes.remove(actor.tenantId, subscriptionId)))
+      return notice('info', 'That subscription was already removed.');
+    await this.#o.repositories.audit.record(actor.tenantId, {
+      actor: actorName(actor),
+      action: 'subscription.delete',
+      target: `${row.platform ?? ''}:${row.channelId ?? ''}`,
+      before: { id: row.id, filters: row.filters, provider: row.provider, target: row.target },
+    });
+    return notice(
+      'success',
+      'Unsubscribed',
+      `No more recommendations here for: ${describeFilters(filtersOf(row.filters))}.`,
+    );
   }
 
   async audit(actor: Actor): Promise<AuditView> {

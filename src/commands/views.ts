@@ -28,6 +28,8 @@ export interface ActionButton {
   readonly label: string;
   readonly provider?: TicketProviderKind;
   readonly style?: 'primary' | 'danger';
+  /** The subscription an Unsubscribe button removes. */
+  readonly subscriptionId?: string;
 }
 
 export type ActionName =
@@ -38,7 +40,8 @@ export type ActionName =
   | 'confirm-disconnect'
   | 'pause'
   | 'activate'
-  | 'refresh';
+  | 'refresh'
+  | 'unsubscribe';
 
 export interface ProviderSection {
   readonly provider: TicketProviderKind;
@@ -163,6 +166,45 @@ export interface ProgressView {
   readonly text: string;
 }
 
+/** The subscribe form of a channel: recommendation filters and an optional ticket route. */
+export interface SubscribeFormView {
+  readonly kind: 'subscribe-form';
+  readonly title: string;
+  /** The channel the subscription is for (platform id). */
+  readonly channelId: string;
+  readonly fields: readonly {
+    readonly key: string;
+    readonly label: string;
+    readonly type: 'text' | 'select' | 'multi-select';
+    readonly options?: readonly ConfigureFieldOption[];
+    /** Typed text or the chosen option value(s). */
+    readonly value?: string | readonly string[];
+    readonly placeholder?: string;
+    readonly hint?: string;
+  }[];
+  readonly errors: Readonly<Record<string, string>>;
+  readonly notice?: NoticeView;
+}
+
+/** A channel's subscriptions, each in words with an Unsubscribe button. */
+export interface SubscriptionListView {
+  readonly kind: 'subscriptions';
+  readonly title: string;
+  readonly channelId: string;
+  readonly items: readonly {
+    readonly id: string;
+    /** The filters in words. */
+    readonly filters: string;
+    /** "Tickets: Jira, project OPS (Task)", or undefined without a ticket route. */
+    readonly tickets?: string;
+    readonly createdBy?: string;
+    readonly actions: readonly ActionButton[];
+  }[];
+  /** What to say when there are none. */
+  readonly empty: string;
+  readonly notice?: NoticeView;
+}
+
 export type View =
   | NoticeView
   | HelpView
@@ -172,4 +214,6 @@ export type View =
   | ConfigureFormView
   | ConfirmView
   | AuditView
-  | ProgressView;
+  | ProgressView
+  | SubscribeFormView
+  | SubscriptionListView;

@@ -141,6 +141,43 @@ describe('chat commands (platform-neutral)', () => {
     await commands.act(admin, 'activate', 'azure-devops');
   });
 
+  it('subscribes a channel with a ticket route to an Active provider, lists and unsubscribes it', async () => {
+    expect(await commands.handle(admin, parseCommand('subscribe'))).toMatchObject({
+      type: 'message',
+      view: { kind: 'notice', tone: 'warning' },
+    });
+    expect(await commands.handle(admin, parseCommand('subscribe'), { channelId: 'C0CORE' })).toEqual({
+      type: 'open-subscribe',
+      channelId: 'C0CORE',
+    });
+    const form = await commands.subscribeForm(admin, 'C0CORE');
+    if (form.kind !== 'subscribe-form') throw new Error('expected the form');
+    expect(form.fields.find((f) => f.key === 'provider')?.options).toEqual([
+      { value: 'azure-devops', label: 'Azure DevOps' },
+    ]);
+    const bad = await commands.submitSubscribeForm(admin, 'C0CORE', { provider: 'jira' });
+    expect(bad).toMatchObject({ type: 'errors', errors: { provider: expect.any(String) } });
+    const ok = await commands.submitSubscribeForm(admin, 'C0CORE', {
+      severities: ['critical'],
+      provider: 'azure-devops',
+      project: 'FinOps',
+      ticketType: 'Task',
+    });
+    expect(ok).toMatchObject({ type: 'view', view: { tone: 'success' } });
+    const list = await commands.subscriptions(admin, 'C0CORE');
+    expect(list.items).toHaveLength(1);
+    expect(list.items[0]).toMatchObject({
+      filters: 'severity critical',
+      tickets: 'Tickets: Azure DevOps, project FinOps (Task)',
+      actions: [{ action: 'unsubscribe', label: 'Unsubscribe' }],
+    });
+    expect((await commands.subscriptions(member, 'C0CORE')).items[0]?.actions).toEqual([]);
+    expect((await commands.unsubscribe(member, list.items[0]!.id)).tone).toBe('error');
+    expect((await commands.unsubscribe(admin, list.items[0]!.id)).title).toBe('Unsubscribed');
+    expect((await commands.subscriptions(admin, 'C0CORE')).items).toEqual([]);
+    expect((await commands.unsubscribe(admin, 'not-an-id')).tone).toBe('info');
+  });
+
   it('asks before disconnecting, then disconnects and audits', async () => {
     const confirm = await commands.handle(admin, parseCommand('disconnect azure-devops'));
     expect(viewOf(confirm)).toMatchObject({

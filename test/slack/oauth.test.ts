@@ -92,7 +92,9 @@ describe('Slack app (OAuth distribution)', () => {
     expect(location.pathname).toBe('/oauth/v2/authorize');
     expect(location.origin).toBe(new URL(slack.apiUrl).origin);
     expect(location.searchParams.get('client_id')).toBe(slack.clientId);
-    expect(location.searchParams.get('scope')).toBe('commands,chat:write,users:read');
+    expect(location.searchParams.get('scope')).toBe(
+      'commands,chat:write,users:read,channels:read,groups:read',
+    );
     expect(location.searchParams.get('redirect_uri')).toBe(`${PUBLIC_URL}/slack/oauth_redirect`);
     expect(state).toBeTruthy();
     expect(cookie).toBe(`slack-app-oauth-state=${state}`);

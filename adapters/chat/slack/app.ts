@@ -26,8 +26,8 @@ import { registerHandlers, type SlackHandlers } from './handlers.js';
 import { SlackInstallationStore } from './installation-store.js';
 import { slackClientOptions } from './web-client.js';
 
-/** The least the app needs: the slash command, posting answers, and users.info for is_admin. */
-export const BOT_SCOPES = ['commands', 'chat:write', 'users:read'] as const;
+/** The least the app needs: the slash command, posting answers, users.info for is_admin, conversations.info (is the bot in the channel?) for public and private channels. */
+export const BOT_SCOPES = ['commands', 'chat:write', 'users:read', 'channels:read', 'groups:read'] as const;
 
 export const EVENTS_PATH = '/slack/events';
 export const INSTALL_PATH = '/slack/install';

@@ -74,6 +74,21 @@ export function readValues(state: ViewOutput['state']['values']): Record<string,
   return values;
 }
 
+/** Like readValues, with the chosen values of multi-selects and checkboxes as arrays. */
+export function readFormValues(state: ViewOutput['state']['values']): Record<string, string | string[]> {
+  const values: Record<string, string | string[]> = readValues(state);
+  for (const [blockId, actions] of Object.entries(state ?? {})) {
+    const action = Object.values(actions ?? {})[0] as
+      | { selected_options?: { value?: string }[] | null }
+      | undefined;
+    if (Array.isArray(action?.selected_options))
+      values[blockId] = action.selected_options
+        .map((o) => o.value)
+        .filter((v): v is string => typeof v === 'string');
+  }
+  return values;
+}
+
 function inputBlocks(view: ViewOutput): { id: string; label: string; optional: boolean }[] {
   return (view.blocks as unknown as Record<string, unknown>[])
     .filter((b) => b.type === 'input' && typeof b.block_id === 'string')
@@ -181,6 +196,46 @@ export function registerHandlers(app: App, deps: SlackHandlerDeps): SlackHandler
     }
   }
 
+  /** Whether the bot can post in a conversation: the subscribe form is only offered where it can. */
+  async function channelAccess(
+    client: WebClient,
+    channelId: string,
+  ): Promise<'member' | 'not-member' | 'direct' | 'missing-scope'> {
+    try {
+      const { channel } = await client.conversations.info({ channel: channelId });
+      if (channel?.is_im || channel?.is_mpim) return 'direct';
+      return channel?.is_member ? 'member' : 'not-member';
+    } catch (error) {
+      const code = (error as { data?: { error?: string } }).data?.error;
+      if (code === 'channel_not_found') return 'not-member';
+      if (code === 'missing_scope') return 'missing-scope';
+      throw error;
+    }
+  }
+
+  function accessNotice(where: 'not-member' | 'direct' | 'missing-scope'): NoticeView {
+    switch (where) {
+      case 'not-member':
+        return notice(
+          'warning',
+          'CloudPi is not in this channel yet',
+          'Invite it first: type /invite @CloudPi in this channel, then /cloudpi subscribe again.',
+        );
+      case 'direct':
+        return notice(
+          'warning',
+          'Subscriptions are for channels',
+          'Use /cloudpi subscribe in the channel that should receive recommendations.',
+        );
+      case 'missing-scope':
+        return notice(
+          'error',
+          'CloudPi cannot see channels yet',
+          'The app needs the channels:read and groups:read scopes: an admin reinstalls it from the updated manifest (cloudpi slack manifest).',
+        );
+    }
+  }
+
   async function ephemeral(target: Target, view: View): Promise<void> {
     const message = renderMessage(view);
     if (target.respond) {
@@ -229,6 +284,16 @@ export function registerHandlers(app: App, deps: SlackHandlerDeps): SlackHandler
       case 'open-form':
         await show(target, surface, reply.view, meta);
         return;
+      case 'open-subscribe': {
+        const where = await channelAccess(target.client, reply.channelId);
+        if (where !== 'member') {
+          await ephemeral(target, accessNotice(where));
+          return;
+        }
+        const form = await chat.subscribeForm(actor, reply.channelId);
+        await show(target, surface, form, { channel: reply.channelId });
+        return;
+      }
       case 'open-configure': {
         // Listing projects calls the provider: open at once, fill in when the data is there.
         const name = deps.integrations.descriptor(reply.provider).displayName;
@@ -279,7 +344,9 @@ export function registerHandlers(app: App, deps: SlackHandlerDeps): SlackHandler
     };
     try {
       const actor = await actorOf(client, context, command.user_id, command.team_domain);
-      const reply = await chat.handle(actor, parseCommand(command.text ?? ''));
+      const reply = await chat.handle(actor, parseCommand(command.text ?? ''), {
+        channelId: command.channel_id,
+      });
       await deliver(reply, actor, target, { kind: 'new' });
     } catch (error) {
       log.error({ err: error }, '/cloudpi failed');
@@ -416,6 +483,34 @@ export function registerHandlers(app: App, deps: SlackHandlerDeps): SlackHandler
     },
   );
 
+  // ---- Subscribe form ----------------------------------------------------------------------
+  app.view(CALLBACK.subscribe, async ({ ack, body, view, client, context }) => {
+    const meta = decodeMeta(view.private_metadata);
+    if (!meta.channel) {
+      await ack();
+      return;
+    }
+    const values = readFormValues(view.state.values);
+    const actor = await actorOf(client, context, body.user.id);
+    let content: ModalContent;
+    try {
+      const outcome = await chat.submitSubscribeForm(actor, meta.channel, values);
+      if (outcome.type === 'errors') {
+        await ack({ response_action: 'errors', errors: errorsByBlock(outcome.errors, view) });
+        return;
+      }
+      content = outcome.view;
+    } catch (error) {
+      log.error({ err: error }, 'subscribing failed');
+      content = notice(
+        'error',
+        'The subscription could not be saved',
+        'Something went wrong on our side. Try again.',
+      );
+    }
+    await ack({ response_action: 'update', view: renderModal(content, meta) });
+  });
+
   // ---- Disconnect confirmation -----------------------------------------------------------
   app.view(CALLBACK.confirm, async ({ ack, body, view, client, context }) => {
     const meta = decodeMeta(view.private_metadata);
@@ -453,6 +548,17 @@ export function registerHandlers(app: App, deps: SlackHandlerDeps): SlackHandler
       };
       try {
         const actor = await actorOf(client, context, body.user.id);
+        if (parsed.action === 'unsubscribe') {
+          const id = (action as { value?: string }).value ?? '';
+          const outcome = await chat.unsubscribe(actor, id);
+          await ephemeral(
+            target,
+            target.channel && outcome.tone === 'success'
+              ? await chat.subscriptions(actor, target.channel, outcome)
+              : outcome,
+          );
+          return;
+        }
         const provider: TicketProviderKind | undefined =
           parsed.provider ?? decodeMeta(container?.private_metadata).provider;
         if (parsed.action === 'refresh' || !provider) {

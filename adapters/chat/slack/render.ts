@@ -18,6 +18,8 @@ import type {
   NoticeView,
   ProgressView,
   StatusBoardView,
+  SubscribeFormView,
+  SubscriptionListView,
   Tone,
   View,
 } from '../../../src/commands/views.js';
@@ -59,6 +61,7 @@ export const CALLBACK = {
   details: 'cloudpi.details',
   notice: 'cloudpi.notice',
   progress: 'cloudpi.progress',
+  subscribe: 'cloudpi.subscribe',
 } as const;
 
 /** Form fields: the block_id and the element's action_id are both the field key. */
@@ -75,6 +78,7 @@ const ACTIONS: readonly ActionName[] = [
   'pause',
   'activate',
   'refresh',
+  'unsubscribe',
 ];
 export const ACTION_ID_PATTERN = /^cloudpi\.[a-z-]+\.[a-z-]+(?:\.\d+)?$/;
 
@@ -205,7 +209,7 @@ function buttons(actions: readonly ActionButton[], ids: ActionIds, blockId: stri
         type: 'button' as const,
         action_id: ids.next(a),
         text: plain(a.label, LIMITS.buttonText),
-        value: a.provider ?? 'all',
+        value: cut(a.subscriptionId ?? a.provider ?? 'all', LIMITS.buttonValue),
         ...(a.style ? { style: a.style } : {}),
       })),
     },
@@ -441,6 +445,67 @@ function configureBlocks(form: ConfigureFormView): Block[] {
   return blocks;
 }
 
+function subscribeBlocks(form: SubscribeFormView): Block[] {
+  const keys = new Set(form.fields.map((f) => f.key));
+  const stray = Object.entries(form.errors).filter(([k]) => !keys.has(k));
+  const blocks: Block[] = [
+    ...(form.notice ? noticeBlocks(form.notice) : []),
+    ...stray.map(([, message], i) => fieldError(`form.${i}`, message)),
+  ];
+  for (const field of form.fields) {
+    let element: types.InputBlockElement;
+    if (field.type === 'multi-select' && field.options?.length) {
+      const rendered = field.options.slice(0, LIMITS.selectOptions).map((o) => option(o.value, o.label));
+      const chosen = typeof field.value === 'string' ? [field.value] : (field.value ?? []);
+      const initial = rendered.filter((o) => chosen.includes(o.value ?? ''));
+      element = {
+        type: 'multi_static_select',
+        action_id: fieldId(field.key),
+        options: rendered,
+        ...(initial.length ? { initial_options: initial } : {}),
+        placeholder: plain('Any', LIMITS.placeholder),
+      };
+    } else if (field.type === 'select' && field.options?.length) {
+      element = selectElement(
+        field.key,
+        field.options,
+        typeof field.value === 'string' ? field.value : undefined,
+      );
+    } else {
+      element = textElement(
+        field.key,
+        typeof field.value === 'string' ? field.value : undefined,
+        field.placeholder,
+      );
+    }
+    blocks.push(input(field.key, field.label, false, element, field.hint));
+    const error = form.errors[field.key];
+    if (error) blocks.push(fieldError(field.key, error));
+  }
+  return blocks;
+}
+
+function subscriptionBlocks(list: SubscriptionListView, ids: ActionIds): Block[] {
+  const blocks: Block[] = [
+    ...(list.notice ? noticeBlocks(list.notice) : []),
+    { type: 'section', block_id: 'subscriptions', text: md(`*${e(list.title)}*`) },
+  ];
+  if (list.items.length === 0) {
+    blocks.push({ type: 'section', block_id: 'subscriptions.none', text: md(e(list.empty)) });
+    return blocks;
+  }
+  list.items.forEach((item, i) => {
+    const lines = [
+      `:bell: ${e(item.filters)}`,
+      ...(item.tickets ? [e(item.tickets)] : []),
+      ...(item.createdBy ? [`_added by ${e(item.createdBy)}_`] : []),
+    ];
+    blocks.push({ type: 'section', block_id: `subscription.${i}`, text: md(lines.join('\n')) });
+    blocks.push(...buttons(item.actions, ids, `subscription-actions.${i}`));
+  });
+  return blocks;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Surfaces
 
@@ -515,6 +580,13 @@ export function renderModal(view: ModalContent, meta: ModalMeta = {}): types.Mod
       );
     case 'progress':
       return modal(view.title, progressBlocks(view), meta, { callbackId: CALLBACK.progress });
+    case 'subscribe-form':
+      return modal(
+        view.title,
+        subscribeBlocks(view),
+        { ...meta, channel: view.channelId },
+        { callbackId: CALLBACK.subscribe, submit: 'Subscribe', close: 'Cancel' },
+      );
     case 'notice':
       return modal('CloudPi', noticeBlocks(view), meta, { callbackId: CALLBACK.notice, close: 'Done' });
     default:
@@ -543,8 +615,11 @@ function messageBlocks(view: View, ids: ActionIds): Block[] {
       return progressBlocks(view);
     case 'confirm':
       return [{ type: 'section', block_id: 'confirm', text: md(e(view.text)) }];
+    case 'subscriptions':
+      return subscriptionBlocks(view, ids);
     case 'integration-form':
     case 'configure-form':
+    case 'subscribe-form':
       return [{ type: 'section', block_id: 'form', text: md(e(view.title)) }];
   }
 }
@@ -560,6 +635,10 @@ function fallbackText(view: View): string {
       return `${view.title}: ${view.providers.map((p) => `${p.displayName} ${p.badge}`).join(', ')}`;
     case 'audit':
       return 'Recent admin changes';
+    case 'subscriptions':
+      return view.notice
+        ? `${view.notice.title}. ${view.title}: ${view.items.length}`
+        : `${view.title}: ${view.items.length}`;
     default:
       return view.title;
   }

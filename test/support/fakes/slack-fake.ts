@@ -783,6 +783,8 @@ export interface SlackFake {
   archiveChannel(channelId: string): void;
   /** Removes the bot from a channel: chat.postMessage answers not_in_channel. */
   leaveChannel(channelId: string): void;
+  /** Adds the bot to a channel again (after leaveChannel): conversations.info says is_member true. */
+  joinChannel(channelId: string): void;
   /** The user closes a modal (and every view stacked on it): views.update on it then answers not_found. */
   closeModal(viewId: string): void;
   /** `ok` answers of the fake that do not match Slack's published Web API spec (a fake bug): must stay empty. */
@@ -800,7 +802,7 @@ const MAX_MESSAGE_TEXT = 40_000;
 const MAX_BODY_BYTES = 5 * 1024 * 1024;
 /** Modals stacked with views.push: Slack allows 3 views in a stack. */
 const MAX_STACK = 3;
-const BOT_SCOPES = 'commands,chat:write,users:read,im:write';
+const BOT_SCOPES = 'commands,chat:write,users:read,channels:read,groups:read,im:write';
 
 interface StoredView {
   view: Record<string, unknown>;
@@ -1502,6 +1504,9 @@ export async function startSlackFake(options: SlackFakeOptions = {}): Promise<Sl
     },
     leaveChannel(channelId) {
       leftChannels.add(channelId);
+    },
+    joinChannel(channelId) {
+      leftChannels.delete(channelId);
     },
     closeModal(viewId) {
       const root = views.get(viewId)?.rootId;
