@@ -16,6 +16,7 @@ import { rotateSecretsJob } from './jobs/definitions.js';
 import { JobQueue } from './jobs/queue.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { CardService } from './recommendations/card.js';
 import { RecommendationIngest } from './recommendations/ingest.js';
 import { type DatabaseHandle, openDatabase } from './storage/db.js';
 import { migrationState, runMigrations } from './storage/migrate.js';
@@ -118,6 +119,14 @@ export async function startService(config: AppConfig, options: StartOptions = {}
     await tickets.work();
     const admins = new AdminPolicy(config.admins, repositories.identities);
     const chat = new ChatCommands({ db: database.db, repositories, integrations, admins });
+    const cards = new CardService({
+      db: database.db,
+      repositories,
+      integrations,
+      tickets,
+      queue: jobs,
+      logger,
+    });
     // Bolt loads only when Slack is configured.
     const slack = config.slack
       ? (await import('../adapters/chat/slack/index.js')).createSlackApp({
@@ -128,9 +137,12 @@ export async function startService(config: AppConfig, options: StartOptions = {}
           tenants: repositories.tenants,
           installations: repositories.installations,
           logger,
+          cards,
           ...(options.now ? { now: options.now } : {}),
         })
       : undefined;
+    if (slack) cards.registerPublisher(slack.cardPublisher);
+    await cards.work();
     await scheduleHealthChecks({
       queue: jobs,
       integrations,
@@ -140,7 +152,7 @@ export async function startService(config: AppConfig, options: StartOptions = {}
       ...(slack ? { onChange: (tenantId: string) => slack.refreshHomes(tenantId) } : {}),
     });
 
-    const recommendations = new RecommendationIngest({ db: database.db, logger });
+    const recommendations = new RecommendationIngest({ db: database.db, logger, queue: jobs });
 
     let draining = false;
     const app = createHttpApp({

@@ -1,5 +1,6 @@
 import { z } from 'zod/v4';
 import { AppError, ErrorCode } from '../errors.js';
+import type { JobQueue } from '../jobs/queue.js';
 import type { Logger } from '../logger.js';
 import type { Database } from '../storage/db.js';
 import {
@@ -9,6 +10,7 @@ import {
   type TicketRow,
 } from '../storage/repositories/recommendations.js';
 import { SEVERITIES } from '../tickets/port.js';
+import { postCardsJob } from './card.js';
 
 /**
  * The ingest API's core, shared by `POST /api/v1/recommendations` and `cloudpi recommendations
@@ -185,7 +187,7 @@ export const cardViewSchema = z.object({
   platform: z.string(),
   channelId: z.string(),
   messageRef: z.string().nullable(),
-  state: z.string().describe('pending | posted | failed | deleted'),
+  state: z.string().describe('pending | posted | failed | dismissed'),
   createdAt: z.string(),
   updatedAt: z.string(),
 });
@@ -286,6 +288,8 @@ export function normalizeItem(
 export interface IngestOptions {
   readonly db: Database;
   readonly logger: Logger;
+  /** When given, a new recommendation queues `cards.post` in the same transaction. */
+  readonly queue?: JobQueue;
 }
 
 /** Stores recommendations for a tenant and reads them back with their cards and tickets. */
@@ -299,7 +303,7 @@ export class RecommendationIngest {
   /**
    * Validates every item and stores the valid ones in one transaction: new ids are created, known
    * ids updated when their stored form changes and left alone when it does not. Invalid items are
-   * reported and skipped. Nothing is posted to chat here.
+   * reported and skipped. New ones are queued for posting as cards (`cards.post`).
    */
   async ingestRecommendations(
     tenantId: string,
@@ -334,13 +338,19 @@ export class RecommendationIngest {
           let status: ItemStatus;
           if (stored.get(value.id) === json) status = 'unchanged';
           else {
-            const { created } = await repo.upsert(tenantId, {
+            const { created, row } = await repo.upsert(tenantId, {
               externalId: value.id,
               title: value.title,
               severity: value.severity ?? null,
               payload: value,
             });
             status = created ? 'created' : 'updated';
+            if (created && this.#o.queue)
+              await this.#o.queue.send(
+                postCardsJob,
+                { tenantId, recommendationId: row.id },
+                { tx: tx as unknown as Database },
+              );
             stored.set(value.id, json);
           }
           results[index] = {

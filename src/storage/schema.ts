@@ -121,7 +121,7 @@ export const cards = pgTable(
     channelId: text('channel_id').notNull(),
     /** Slack message ts or Teams activity id, once posted. */
     messageRef: text('message_ref'),
-    /** pending | posted | failed | deleted */
+    /** pending | posted | failed | dismissed */
     state: text('state').notNull().default('pending'),
     createdAt: createdAt(),
     updatedAt: updatedAt(),

@@ -98,9 +98,27 @@ export type TicketRequest = { readonly ticket: TicketRow; readonly queued: boole
  */
 export class TicketService {
   readonly #o: TicketServiceOptions;
+  readonly #listeners: ((ticket: TicketRow) => Promise<void>)[] = [];
 
   constructor(options: TicketServiceOptions) {
     this.#o = options;
+  }
+
+  /** Called after the create job settled a ticket (created, failed) or gave up on it (cards). */
+  onTicketChange(listener: (ticket: TicketRow) => Promise<void>): void {
+    this.#listeners.push(listener);
+  }
+
+  async #notify(tenantId: string, ticketId: string): Promise<void> {
+    if (this.#listeners.length === 0) return;
+    const ticket = await this.#ticket(tenantId, ticketId);
+    for (const listener of this.#listeners) {
+      try {
+        await listener(ticket);
+      } catch (error) {
+        this.#o.logger.warn({ err: error, tenantId, ticketId }, 'ticket change listener failed');
+      }
+    }
   }
 
   /** Claims the ticket and queues its creation; a second request returns the same ticket. */
@@ -215,6 +233,7 @@ export class TicketService {
       .update(tickets)
       .set({ status: 'failed', updatedAt: new Date() })
       .where(and(eq(tickets.tenantId, tenantId), eq(tickets.id, ticketId), eq(tickets.status, 'creating')));
+    await this.#notify(tenantId, ticketId);
   }
 
   /** Reads the provider's status; true when it changed. */
@@ -251,6 +270,7 @@ export class TicketService {
       createTicketJob,
       async (data) => {
         await this.runCreate(data.tenantId, data.ticketId);
+        await this.#notify(data.tenantId, data.ticketId);
       },
       { concurrency },
     );

@@ -20,10 +20,12 @@ import type { ChatCommands } from '../../../src/commands/chat-commands.js';
 import type { SlackConfig } from '../../../src/config.js';
 import type { IntegrationService } from '../../../src/integrations/service.js';
 import type { Logger } from '../../../src/logger.js';
+import type { CardPublisher, CardService } from '../../../src/recommendations/card.js';
 import type { InstallationRepository } from '../../../src/storage/repositories/installations.js';
 import type { TenantRepository } from '../../../src/storage/repositories/tenants.js';
 import { registerHandlers, type SlackHandlers } from './handlers.js';
-import { SlackInstallationStore } from './installation-store.js';
+import { SLACK_PLATFORM, SlackInstallationStore } from './installation-store.js';
+import { renderCard } from './render.js';
 import { slackClientOptions } from './web-client.js';
 
 /** The least the app needs: the slash command, posting answers, users.info for is_admin, conversations.info (is the bot in the channel?) for public and private channels. */
@@ -45,6 +47,8 @@ export interface SlackAppOptions {
   readonly tenants: TenantRepository;
   readonly installations: InstallationRepository;
   readonly logger: Logger;
+  /** Recommendation cards: button presses go here. */
+  readonly cards?: CardService;
   /** Web API call timeout. Default 10 s. */
   readonly timeoutMs?: number;
   /** The clock the timestamp check uses. */
@@ -57,6 +61,8 @@ export interface SlackApp {
   mount(app: Express): void;
   /** Republishes App Home for a tenant's recent viewers (after a health check changed a status). */
   refreshHomes(tenantId: string): Promise<void>;
+  /** Posts and updates recommendation cards (chat.postMessage, chat.update). */
+  readonly cardPublisher: CardPublisher;
   /** Waits for listeners still working after their acknowledgement. */
   close(): Promise<void>;
 }
@@ -236,7 +242,34 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
     tenants: options.tenants,
     store,
     logger,
+    ...(options.cards ? { cards: options.cards } : {}),
   });
+
+  async function clientFor(tenantId: string): Promise<webApi.WebClient | undefined> {
+    const tenant = await options.tenants.get(tenantId);
+    if (tenant?.platform !== 'slack') return undefined;
+    const token =
+      config.mode === 'single'
+        ? config.botToken
+        : (await options.installations.find<Installation>(tenant.id, 'slack', tenant.externalId))?.bot?.token;
+    return token ? new webApi.WebClient(token, clientOptions) : undefined;
+  }
+
+  const cardPublisher: CardPublisher = {
+    platform: SLACK_PLATFORM,
+    async post(tenantId, channelId, view) {
+      const client = await clientFor(tenantId);
+      if (!client) throw new Error('Slack is not installed for this tenant.');
+      const answer = await client.chat.postMessage({ channel: channelId, ...renderCard(view) });
+      if (!answer.ts) throw new Error('chat.postMessage answered without a ts.');
+      return answer.ts;
+    },
+    async update(tenantId, channelId, messageRef, view) {
+      const client = await clientFor(tenantId);
+      if (!client) throw new Error('Slack is not installed for this tenant.');
+      await client.chat.update({ channel: channelId, ts: messageRef, ...renderCard(view) });
+    },
+  };
 
   return {
     mode: config.mode,
@@ -245,16 +278,10 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
       server.use(router);
     },
     async refreshHomes(tenantId: string) {
-      const tenant = await options.tenants.get(tenantId);
-      if (tenant?.platform !== 'slack') return;
-      const token =
-        config.mode === 'single'
-          ? config.botToken
-          : (await options.installations.find<Installation>(tenant.id, 'slack', tenant.externalId))?.bot
-              ?.token;
-      if (!token) return;
-      await handlers.refreshTenant(new webApi.WebClient(token, clientOptions), tenantId);
+      const client = await clientFor(tenantId);
+      if (client) await handlers.refreshTenant(client, tenantId);
     },
+    cardPublisher,
     close: () => handlers.drain(),
   };
 }

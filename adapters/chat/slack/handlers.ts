@@ -10,16 +10,21 @@ import { parseCommand } from '../../../src/commands/grammar.js';
 import type { ActionName, NoticeView, View } from '../../../src/commands/views.js';
 import type { IntegrationService } from '../../../src/integrations/service.js';
 import type { Logger } from '../../../src/logger.js';
+import { type CardAction, type CardService, isProviderKind } from '../../../src/recommendations/card.js';
 import type { TenantRepository } from '../../../src/storage/repositories/tenants.js';
 import type { TicketProviderKind } from '../../../src/tickets/port.js';
 import { installKey, SLACK_PLATFORM, type SlackInstallationStore } from './installation-store.js';
 import {
   ACTION_ID_PATTERN,
   CALLBACK,
+  CARD_ACTION_PATTERN,
+  cut,
   decodeMeta,
+  escapeMrkdwn,
   type ModalContent,
   type ModalMeta,
   parseActionId,
+  parseCardAction,
   progressView,
   renderHome,
   renderMessage,
@@ -35,6 +40,8 @@ export interface SlackHandlerDeps {
   /** OAuth mode: where installations live. Undefined in one-workspace mode. */
   readonly store: SlackInstallationStore | undefined;
   readonly logger: Logger;
+  /** Recommendation cards (Create ticket, Retry, Dismiss). */
+  readonly cards?: CardService;
   /** How long a users.info answer (workspace admin or not) is trusted. */
   readonly adminCacheMs?: number;
 }
@@ -571,6 +578,47 @@ export function registerHandlers(app: App, deps: SlackHandlerDeps): SlackHandler
         if (CHANGING.has(parsed.action)) await republish(client, actor);
       } catch (error) {
         log.error({ err: error, action: parsed.action }, 'button press failed');
+      }
+    },
+  );
+
+  // ---- Recommendation cards (anyone in the channel may create the ticket) -------------------
+  app.action(
+    { type: 'block_actions', action_id: CARD_ACTION_PATTERN },
+    async ({ ack, body, action, client, context }) => {
+      await ack();
+      const cards = deps.cards;
+      const raw = action as { action_id: string; value?: string };
+      const parsed = parseCardAction(raw.action_id, raw.value);
+      const channel = body.channel?.id;
+      if (!cards || !parsed || !channel) return;
+      let cardAction: CardAction;
+      if (parsed.action === 'dismiss')
+        cardAction = { kind: 'dismiss', recommendationId: parsed.recommendationId };
+      else if (parsed.provider && isProviderKind(parsed.provider))
+        cardAction = {
+          kind: parsed.action,
+          recommendationId: parsed.recommendationId,
+          provider: parsed.provider,
+        };
+      else return;
+      try {
+        const { tenantId } = await tenantIdOf(context);
+        const problem = await cards.act(
+          tenantId,
+          SLACK_PLATFORM,
+          channel,
+          `slack:${body.user.id}`,
+          cardAction,
+        );
+        if (problem)
+          await client.chat.postEphemeral({
+            channel,
+            user: body.user.id,
+            text: cut(escapeMrkdwn(problem), 3000),
+          });
+      } catch (error) {
+        log.error({ err: error, action: parsed.action }, 'card button press failed');
       }
     },
   );

@@ -23,6 +23,7 @@ import type {
   Tone,
   View,
 } from '../../../src/commands/views.js';
+import type { RecommendationCardView } from '../../../src/recommendations/card.js';
 import { TICKET_PROVIDER_KINDS, type TicketProviderKind } from '../../../src/tickets/port.js';
 
 type Block = types.KnownBlock;
@@ -659,4 +660,134 @@ export function renderHome(board: StatusBoardView): types.HomeView {
     callback_id: 'cloudpi.home',
     blocks: capBlocks(statusBoardBlocks(board, new ActionIds()), LIMITS.viewBlocks),
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recommendation cards
+
+/** Prefix of card buttons (not matched by ACTION_ID_PATTERN: cards have their own listener). */
+export const CARD_ACTION_PREFIX = 'cloudpi_card.';
+export const CARD_ACTION_PATTERN = /^cloudpi_card\.(create|retry|dismiss|open)(?:\.([a-z-]+))?$/;
+
+/** The value of a card button: recommendation id and provider. */
+export function cardButtonValue(recommendationId: string, provider?: string): string {
+  return provider ? `${recommendationId}|${provider}` : recommendationId;
+}
+
+export function parseCardAction(
+  actionId: string,
+  value: string | undefined,
+): { action: 'create' | 'retry' | 'dismiss'; recommendationId: string; provider?: string } | undefined {
+  const match = CARD_ACTION_PATTERN.exec(actionId);
+  if (!match || match[1] === 'open' || !value) return undefined;
+  const [recommendationId, provider] = value.split('|');
+  if (!recommendationId || !/^[0-9a-f-]{36}$/i.test(recommendationId)) return undefined;
+  return {
+    action: match[1] as 'create' | 'retry' | 'dismiss',
+    recommendationId,
+    ...(provider ? { provider } : {}),
+  };
+}
+
+/** A URL inside `<url|label>`: no character that ends or splits the link. */
+function safeUrl(url: string): string | undefined {
+  if (!/^https?:\/\//i.test(url)) return undefined;
+  return url.replace(/&/g, '&amp;').replace(/</g, '%3C').replace(/>/g, '%3E').replace(/\|/g, '%7C');
+}
+
+const SEVERITY_EMOJI: Record<string, string> = {
+  critical: ':red_circle:',
+  high: ':large_orange_circle:',
+  medium: ':large_yellow_circle:',
+  low: ':white_circle:',
+};
+
+/** A recommendation card (chat.postMessage / chat.update): escaped, cut to Block Kit's limits. */
+export function renderCard(view: RecommendationCardView): { text: string; blocks: Block[] } {
+  const blocks: Block[] = [
+    { type: 'header', text: { type: 'plain_text', text: cut(view.title, LIMITS.headerText), emoji: false } },
+  ];
+  const facts: [string, string | undefined][] = [
+    ['Resource', view.resource],
+    ['Account', view.account],
+    ['Cloud', view.cloud],
+    ['Category', view.category],
+    ['Monthly savings', view.savings],
+    [
+      'Severity',
+      view.severity ? `${SEVERITY_EMOJI[view.severity] ?? ''} ${view.severity}`.trim() : undefined,
+    ],
+  ];
+  // Labels are ours; values come from the recommendation and are escaped.
+  const fields: Mrkdwn[] = facts
+    .filter((f): f is [string, string] => Boolean(f[1]))
+    .map(([label, value]) => ({ type: 'mrkdwn', text: cut(`*${label}*\n${e(value)}`, 2000) }));
+  if (fields.length > 0)
+    blocks.push({ type: 'section', block_id: 'card.facts', fields: fields.slice(0, 10) });
+
+  const ticket = view.ticket;
+  const status = (text: string): Block => ({
+    type: 'context',
+    block_id: 'card.ticket',
+    elements: [{ type: 'mrkdwn', text: cut(text, LIMITS.contextText) }],
+  });
+  if (view.dismissed) blocks.push(status(':no_entry_sign: Dismissed in this channel.'));
+  if (ticket.kind === 'creating') blocks.push(status(':hourglass_flowing_sand: Creating ticket…'));
+  else if (ticket.kind === 'created') {
+    const url = ticket.url ? safeUrl(ticket.url) : undefined;
+    const key = e(ticket.key).replace(/\|/g, '');
+    const slackUser = /^slack:([A-Z0-9]+)$/.exec(ticket.createdBy ?? '')?.[1];
+    const who = slackUser ? ` by <@${slackUser}>` : ticket.createdBy ? ` by ${e(ticket.createdBy)}` : '';
+    blocks.push(status(`:ticket: Ticket ${url ? `<${url}|${key}>` : key} · ${e(ticket.status)}${who}`));
+  } else if (ticket.kind === 'failed')
+    blocks.push(status(`:warning: The ticket could not be created: ${e(ticket.reason)}`));
+
+  const buttons: types.Button[] = [];
+  if (!view.dismissed) {
+    if (ticket.kind === 'none') {
+      for (const p of view.offeredProviders) {
+        buttons.push({
+          type: 'button',
+          action_id: `${CARD_ACTION_PREFIX}create.${p.kind}`,
+          text: {
+            type: 'plain_text',
+            text: cut(
+              view.offeredProviders.length > 1 ? `Create ticket in ${p.displayName}` : 'Create ticket',
+              LIMITS.buttonText,
+            ),
+          },
+          style: 'primary',
+          value: cardButtonValue(view.recommendationId, p.kind),
+        });
+      }
+    } else if (ticket.kind === 'failed') {
+      buttons.push({
+        type: 'button',
+        action_id: `${CARD_ACTION_PREFIX}retry.${ticket.provider}`,
+        text: { type: 'plain_text', text: 'Retry' },
+        style: 'primary',
+        value: cardButtonValue(view.recommendationId, ticket.provider),
+      });
+    }
+  }
+  if (view.link) {
+    const url = /^https?:\/\//i.test(view.link) && view.link.length <= 3000 ? view.link : undefined;
+    if (url)
+      buttons.push({
+        type: 'button',
+        action_id: `${CARD_ACTION_PREFIX}open`,
+        text: { type: 'plain_text', text: 'Open in CloudPi' },
+        url,
+      });
+  }
+  if (!view.dismissed && ticket.kind === 'none')
+    buttons.push({
+      type: 'button',
+      action_id: `${CARD_ACTION_PREFIX}dismiss`,
+      text: { type: 'plain_text', text: 'Dismiss' },
+      value: cardButtonValue(view.recommendationId),
+    });
+  if (buttons.length > 0)
+    blocks.push({ type: 'actions', block_id: 'card.actions', elements: buttons.slice(0, 25) });
+  return { text: cut(e(`Recommendation: ${view.title}`), LIMITS.messageText), blocks };
 }

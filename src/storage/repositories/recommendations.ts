@@ -44,6 +44,14 @@ export class RecommendationRepository {
     return row;
   }
 
+  async findById(tenantId: string, id: string): Promise<RecommendationRow | undefined> {
+    const [row] = await this.db
+      .select()
+      .from(recommendations)
+      .where(and(eq(recommendations.tenantId, tenantId), eq(recommendations.id, id)));
+    return row;
+  }
+
   /** The tenant's recommendations among `externalIds` (one query for a whole ingest batch). */
   async findManyByExternalIds(
     tenantId: string,

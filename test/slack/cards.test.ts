@@ -1,0 +1,127 @@
+/**
+ * Recommendation cards end to end (one workspace): ingest → a card in each subscribed channel →
+ * Create ticket pressed twice on one card and once on the other → exactly one work item in the
+ * Azure DevOps fake → both cards show its key.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AzureDevOpsFake, startAzureDevOpsFake } from '../support/fakes/azure-devops-fake.js';
+import { type SlackFake, type SlackFakeMessage, startSlackFake } from '../support/fakes/slack-fake.js';
+import { useService } from '../support/service.js';
+import { blockActionsPayload, postSlackInteraction } from '../support/slack-requests.js';
+import { waitFor } from '../support/wait.js';
+import { button, textOf } from './helpers.js';
+
+const SIGNING_SECRET = 'signing-secret-for-tests-0123456789';
+const CHANNELS = ['C0CARDSONE', 'C0CARDSTWO'] as const;
+
+describe('Slack recommendation cards', () => {
+  let slack: SlackFake;
+  let ado: AzureDevOpsFake;
+  const env: Record<string, string> = {
+    CLOUDPI_ALLOW_HTTP: 'true',
+    CLOUDPI_ALLOW_PRIVATE_NETWORKS: 'true',
+    SLACK_SIGNING_SECRET: SIGNING_SECRET,
+  };
+  beforeAll(async () => {
+    slack = await startSlackFake();
+    ado = await startAzureDevOpsFake();
+    Object.assign(env, { SLACK_API_URL: slack.apiUrl, SLACK_BOT_TOKEN: slack.botToken });
+  });
+  const running = useService('pglite', env);
+  afterAll(async () => {
+    expect(slack?.specViolations ?? []).toEqual([]);
+    await slack?.close();
+    await ado?.close();
+  });
+
+  async function press(user: string, message: SlackFakeMessage, label: string) {
+    const element = button({ blocks: message.blocks }, label);
+    const res = await postSlackInteraction(
+      running.service.url,
+      SIGNING_SECRET,
+      blockActionsPayload({
+        teamId: slack.teamId,
+        userId: user,
+        actionId: String(element.action_id),
+        triggerId: slack.issueTriggerId(user),
+        message: { blocks: message.blocks, text: message.text, ts: message.ts, channel: message.channel },
+        channelId: message.channel,
+      }),
+    );
+    expect(res.status).toBe(200);
+  }
+
+  it('posts a card per channel; three presses make one ticket that both cards show', async () => {
+    const { repositories, integrations } = running.service;
+    const tenant = await repositories.tenants.ensure('slack', slack.teamId, 'Test');
+    expect((await integrations.connect(tenant.id, 'azure-devops', ado.validValues, 'test')).ok).toBe(true);
+    expect((await integrations.configure(tenant.id, 'azure-devops', ado.routing, 'test')).ok).toBe(true);
+    for (const channel of CHANNELS) {
+      slack.joinChannel(channel);
+      await repositories.routes.create(tenant.id, {
+        platform: 'slack',
+        channelId: channel,
+        filters: { clouds: ['aws'] },
+        createdBy: 'slack:U0ADMIN',
+      });
+    }
+    const key = (await repositories.apiKeys.create(tenant.id, 'ingest')).key;
+    const res = await fetch(`${running.service.url}/api/v1/recommendations`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        id: 'rec-cards-1',
+        title: 'Rightsize <!channel> i-0abc to t3.small',
+        cloud: 'aws',
+        account: '123456789012',
+        resource: 'arn:aws:ec2:eu-west-1:123456789012:instance/i-0abc',
+        category: 'rightsizing',
+        severity: 'high',
+        monthlySavings: 1234.5,
+        currency: 'USD',
+        link: 'https://cloudpi.example/recommendations/rec-cards-1',
+      }),
+    });
+    expect(res.status).toBe(200);
+
+    const posted = await waitFor(() => {
+      const cards = slack.messages.filter((m) => m.method === 'chat.postMessage');
+      return cards.length === 2 ? cards : undefined;
+    });
+    expect(posted.map((m) => m.channel).sort()).toEqual([...CHANNELS]);
+    const first = posted[0]!;
+    const second = posted[1]!;
+    expect(textOf(first.blocks)).toContain('$1,234.50');
+    // The title is plain text (a header): `<!channel>` in it is shown, not a mention.
+    const [header, ...rest] = first.blocks as Record<string, unknown>[];
+    expect(header).toMatchObject({ type: 'header', text: { type: 'plain_text' } });
+    expect(JSON.stringify(rest)).not.toContain('<!channel>');
+    const rec = await repositories.recommendations.findByExternalId(tenant.id, 'rec-cards-1');
+    const cardRows = await repositories.recommendations.cards(tenant.id, rec!.id);
+    expect(cardRows.map((c) => c.messageRef).sort()).toEqual([first.ts, second.ts].sort());
+
+    await Promise.all([
+      press(slack.users.member, first, 'Create ticket'),
+      press(slack.users.member, first, 'Create ticket'),
+      press(slack.users.admin, second, 'Create ticket'),
+    ]);
+
+    const tickets = await waitFor(async () => {
+      const rows = await repositories.recommendations.tickets(tenant.id, rec!.id);
+      return rows.length === 1 && rows[0]!.key ? rows : undefined;
+    });
+    const ticketKey = tickets[0]!.key!;
+    const showing = (channel: string) =>
+      slack.messages.some(
+        (m) => m.method === 'chat.update' && m.channel === channel && textOf(m.blocks).includes(ticketKey),
+      );
+    await waitFor(() => (showing(CHANNELS[0]) && showing(CHANNELS[1]) ? true : undefined));
+    expect(ado.ticketCount()).toBe(1);
+    // The last state of both cards: the ticket, no Create ticket button.
+    for (const channel of CHANNELS) {
+      const last = slack.messages.filter((m) => m.method === 'chat.update' && m.channel === channel).at(-1)!;
+      expect(textOf(last.blocks)).toContain(ticketKey);
+      expect(textOf(last.blocks)).not.toContain('Create ticket');
+    }
+  });
+});
