@@ -27,6 +27,13 @@ export const postCardsJob = defineJob({
   retryDelaySeconds: 5,
 });
 
+/** A resend changed the recommendation: every posted copy of its card shows the new content. */
+export const refreshCardsJob = defineJob({
+  name: 'cards.refresh',
+  schema: postCardsJob.schema,
+  retryLimit: 3,
+});
+
 export type CardTicketState =
   | { readonly kind: 'none' }
   | { readonly kind: 'creating'; readonly provider: TicketProviderKind }
@@ -299,5 +306,8 @@ export class CardService {
       },
       { concurrency },
     );
+    await this.#o.queue.work(refreshCardsJob, async (data) => {
+      await this.refresh(data.tenantId, data.recommendationId);
+    });
   }
 }

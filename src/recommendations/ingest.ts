@@ -10,7 +10,7 @@ import {
   type TicketRow,
 } from '../storage/repositories/recommendations.js';
 import { SEVERITIES } from '../tickets/port.js';
-import { postCardsJob } from './card.js';
+import { postCardsJob, refreshCardsJob } from './card.js';
 
 /**
  * The ingest API's core, shared by `POST /api/v1/recommendations` and `cloudpi recommendations
@@ -345,9 +345,10 @@ export class RecommendationIngest {
               payload: value,
             });
             status = created ? 'created' : 'updated';
-            if (created && this.#o.queue)
+            // New: post the cards; resent with changes: show the changes on the posted ones.
+            if (this.#o.queue)
               await this.#o.queue.send(
-                postCardsJob,
+                created ? postCardsJob : refreshCardsJob,
                 { tenantId, recommendationId: row.id },
                 { tx: tx as unknown as Database },
               );

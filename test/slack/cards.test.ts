@@ -123,5 +123,31 @@ describe('Slack recommendation cards', () => {
       expect(textOf(last.blocks)).toContain(ticketKey);
       expect(textOf(last.blocks)).not.toContain('Create ticket');
     }
+
+    // A resend with changes updates both posted cards instead of posting again.
+    const resend = await fetch(`${running.service.url}/api/v1/recommendations`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        id: 'rec-cards-1',
+        title: 'Rightsize i-0abc to t3.micro',
+        cloud: 'aws',
+        severity: 'high',
+        monthlySavings: 1500,
+        currency: 'USD',
+      }),
+    });
+    expect(resend.status).toBe(200);
+    const updated = (channel: string) =>
+      slack.messages.some(
+        (m) => m.method === 'chat.update' && m.channel === channel && textOf(m.blocks).includes('t3.micro'),
+      );
+    await waitFor(() => (updated(CHANNELS[0]) && updated(CHANNELS[1]) ? true : undefined));
+    expect(slack.messages.filter((m) => m.method === 'chat.postMessage')).toHaveLength(2);
+    for (const channel of CHANNELS) {
+      const last = slack.messages.filter((m) => m.method === 'chat.update' && m.channel === channel).at(-1)!;
+      expect(textOf(last.blocks)).toContain('$1,500.00');
+      expect(textOf(last.blocks)).toContain(ticketKey);
+    }
   });
 });
