@@ -29,6 +29,8 @@ export const ENV_DOCS: Record<string, string> = {
     'How long SIGTERM waits for in-flight requests and jobs before closing anyway. Default 25000.',
   CLOUDPI_HEALTH_CHECK_CRON:
     'When stored provider credentials are re-verified (cron, UTC, 5 fields). Default "7 * * * *": hourly.',
+  CLOUDPI_TICKET_POLL_CRON:
+    'When the status of open tickets is read back from their providers, so cards show Resolved (cron, UTC, 5 fields). Default "*/5 * * * *": every 5 minutes.',
   LOG_LEVEL: 'fatal, error, warn, info, debug, trace or silent. Default info.',
   LOG_FORMAT: 'json or pretty. Default: pretty on a terminal, json otherwise.',
   SLACK_SIGNING_SECRET:
@@ -43,6 +45,15 @@ export const ENV_DOCS: Record<string, string> = {
   SLACK_API_URL:
     'Base URL of the Slack Web API. Default https://slack.com/api/ (override for Enterprise gateways and tests).',
 };
+
+/** A 5-field cron expression (pg-boss schedules, UTC). */
+function cronExpression(defaultValue: string) {
+  return z
+    .string()
+    .trim()
+    .regex(/^(\S+\s+){4}\S+$/, { message: 'expected a cron expression with 5 fields, like "7 * * * *"' })
+    .default(defaultValue);
+}
 
 const booleanFlag = z
   .string()
@@ -161,11 +172,8 @@ const envSchema = z.object({
   CLOUDPI_API_RATE_LIMIT: integerIn(1, 1_000_000).default(600),
   CLOUDPI_METRICS_TOKEN: z.string().min(16, { message: 'expected at least 16 characters' }).optional(),
   CLOUDPI_SHUTDOWN_TIMEOUT_MS: integerIn(0, 600_000).default(25_000),
-  CLOUDPI_HEALTH_CHECK_CRON: z
-    .string()
-    .trim()
-    .regex(/^(\S+\s+){4}\S+$/, { message: 'expected a cron expression with 5 fields, like "7 * * * *"' })
-    .default('7 * * * *'),
+  CLOUDPI_HEALTH_CHECK_CRON: cronExpression('7 * * * *'),
+  CLOUDPI_TICKET_POLL_CRON: cronExpression('*/5 * * * *'),
   LOG_LEVEL: z.enum(LOG_LEVELS, { message: `expected one of ${LOG_LEVELS.join(', ')}` }).default('info'),
   LOG_FORMAT: z.enum(['json', 'pretty'], { message: 'expected json or pretty' }).optional(),
   SLACK_SIGNING_SECRET: z
@@ -267,6 +275,8 @@ export interface AppConfig {
   readonly metricsToken: string | undefined;
   readonly shutdownTimeoutMs: number;
   readonly healthCheckCron: string;
+  /** When open tickets' statuses are polled from their providers. */
+  readonly ticketPollCron: string;
   readonly logLevel: (typeof LOG_LEVELS)[number];
   readonly logFormat: 'json' | 'pretty' | undefined;
   /** Undefined: Slack is not configured (the service runs without it). */
@@ -352,6 +362,7 @@ export function loadConfig(rawEnv: Env = process.env): AppConfig {
     metricsToken: data.CLOUDPI_METRICS_TOKEN,
     shutdownTimeoutMs: data.CLOUDPI_SHUTDOWN_TIMEOUT_MS,
     healthCheckCron: data.CLOUDPI_HEALTH_CHECK_CRON,
+    ticketPollCron: data.CLOUDPI_TICKET_POLL_CRON,
     logLevel: data.LOG_LEVEL,
     logFormat: data.LOG_FORMAT,
     slack: slack ? Object.freeze(slack) : undefined,

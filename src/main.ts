@@ -21,6 +21,7 @@ import { RecommendationIngest } from './recommendations/ingest.js';
 import { type DatabaseHandle, openDatabase } from './storage/db.js';
 import { migrationState, runMigrations } from './storage/migrate.js';
 import { createRepositories, type Repositories } from './storage/repositories/index.js';
+import { scheduleTicketStatusPolling } from './tickets/poll-status.js';
 import type { TicketProviderFactory } from './tickets/port.js';
 import { createTicketJob, TicketService } from './tickets/service.js';
 
@@ -150,6 +151,15 @@ export async function startService(config: AppConfig, options: StartOptions = {}
       logger,
       cron: config.healthCheckCron,
       ...(slack ? { onChange: (tenantId: string) => slack.refreshHomes(tenantId) } : {}),
+    });
+    // After the card listener is registered (CardService's constructor): a status change found by
+    // the poll reaches every copy of the card.
+    await scheduleTicketStatusPolling({
+      queue: jobs,
+      db: database.db,
+      tickets,
+      logger,
+      cron: config.ticketPollCron,
     });
 
     const recommendations = new RecommendationIngest({ db: database.db, logger, queue: jobs });

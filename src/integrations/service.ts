@@ -348,10 +348,15 @@ export class IntegrationService {
     return true;
   }
 
-  /** The provider to create tickets with: only an Active integration offers tickets. */
+  /**
+   * The provider to create tickets with: only an Active integration offers tickets. With
+   * `includePaused`, a Connected (paused) integration answers too: reading the status of tickets
+   * created earlier goes on while creation is paused.
+   */
   async providerFor(
     tenantId: string,
     kind: TicketProviderKind,
+    options: { readonly includePaused?: boolean } = {},
   ): Promise<{ provider: TicketProvider; routing: Routing }> {
     const row = await this.#o.repositories.integrations.get(tenantId, kind);
     const name = this.descriptor(kind).displayName;
@@ -360,7 +365,7 @@ export class IntegrationService {
         ErrorCode.NOT_FOUND,
         `${name} is not connected. An admin can connect it with /cloudpi connect ${kind}.`,
       );
-    if (row.status === 'connected')
+    if (row.status === 'connected' && !options.includePaused)
       throw new AppError(ErrorCode.FORBIDDEN, `${name} is paused by an admin; ticket creation is off.`);
     const settings = storedSettings(row);
     const provider = this.#instance(kind, {

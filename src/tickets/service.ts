@@ -104,7 +104,10 @@ export class TicketService {
     this.#o = options;
   }
 
-  /** Called after the create job settled a ticket (created, failed) or gave up on it (cards). */
+  /**
+   * Called after the create job settled a ticket (created, failed), gave up on it, or a status
+   * refresh found a new status (cards).
+   */
   onTicketChange(listener: (ticket: TicketRow) => Promise<void>): void {
     this.#listeners.push(listener);
   }
@@ -236,13 +239,17 @@ export class TicketService {
     await this.#notify(tenantId, ticketId);
   }
 
-  /** Reads the provider's status; true when it changed. */
+  /**
+   * Reads the provider's status (also while the integration is paused); true when it changed,
+   * and then the onTicketChange listeners are told (every copy of the card shows it).
+   */
   async refreshStatus(tenantId: string, ticketId: string): Promise<{ ticket: TicketRow; changed: boolean }> {
     const ticket = await this.#ticket(tenantId, ticketId);
     if (!ticket.key) return { ticket, changed: false };
     const { provider } = await this.#o.integrations.providerFor(
       tenantId,
       ticket.provider as TicketProviderKind,
+      { includePaused: true },
     );
     const read = await provider.getTicket(ticket.key);
     const changed = read.status !== ticket.status || read.providerStatus !== ticket.providerStatus;
@@ -251,6 +258,7 @@ export class TicketService {
         .update(tickets)
         .set({ status: read.status, providerStatus: read.providerStatus, updatedAt: new Date() })
         .where(and(eq(tickets.tenantId, tenantId), eq(tickets.id, ticketId)));
+      await this.#notify(tenantId, ticketId);
     }
     return { ticket: await this.#ticket(tenantId, ticketId), changed };
   }

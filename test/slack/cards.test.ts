@@ -1,9 +1,11 @@
 /**
  * Recommendation cards end to end (one workspace): ingest → a card in each subscribed channel →
  * Create ticket pressed twice on one card and once on the other → exactly one work item in the
- * Azure DevOps fake → both cards show its key.
+ * Azure DevOps fake → both cards show its key; the status poll brings the ticket's status back
+ * to both cards (Resolved once it is done).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pollTicketStatuses, pollTicketStatusJob } from '../../src/tickets/poll-status.js';
 import { type AzureDevOpsFake, startAzureDevOpsFake } from '../support/fakes/azure-devops-fake.js';
 import { type SlackFake, type SlackFakeMessage, startSlackFake } from '../support/fakes/slack-fake.js';
 import { useService } from '../support/service.js';
@@ -21,6 +23,8 @@ describe('Slack recommendation cards', () => {
     CLOUDPI_ALLOW_HTTP: 'true',
     CLOUDPI_ALLOW_PRIVATE_NETWORKS: 'true',
     SLACK_SIGNING_SECRET: SIGNING_SECRET,
+    // The test runs the poll itself; the schedule must not race it.
+    CLOUDPI_TICKET_POLL_CRON: '0 0 1 1 *',
   };
   beforeAll(async () => {
     slack = await startSlackFake();
@@ -149,5 +153,62 @@ describe('Slack recommendation cards', () => {
       expect(textOf(last.blocks)).toContain('$1,500.00');
       expect(textOf(last.blocks)).toContain(ticketKey);
     }
+  });
+
+  it('brings the ticket status back to both cards by polling, and shows Resolved', async () => {
+    const { repositories, database, tickets, logger, queue } = running.service;
+    const tenant = await repositories.tenants.ensure('slack', slack.teamId, 'Test');
+    const rec = await repositories.recommendations.findByExternalId(tenant.id, 'rec-cards-1');
+    const [ticket] = await repositories.recommendations.tickets(tenant.id, rec!.id);
+    const ticketKey = ticket!.key!;
+    const poll = () => pollTicketStatuses({ db: database.db, tickets, logger });
+    const updates = () => slack.messages.filter((m) => m.method === 'chat.update');
+    const lastOf = (channel: string) =>
+      updates()
+        .filter((m) => m.channel === channel)
+        .at(-1);
+
+    // A change: both copies are updated with the new status.
+    ado.setStatus(ticketKey, 'in_progress');
+    expect(await poll()).toEqual({ checked: 1, changed: 1, failed: 0 });
+    await waitFor(() =>
+      CHANNELS.every((c) => textOf(lastOf(c)?.blocks).includes('in_progress')) ? true : undefined,
+    );
+    for (const channel of CHANNELS) expect(textOf(lastOf(channel)?.blocks)).not.toContain('Resolved');
+
+    // No change: no chat.update at all.
+    const before = updates().length;
+    expect(await poll()).toEqual({ checked: 1, changed: 0, failed: 0 });
+    expect(updates()).toHaveLength(before);
+
+    // Done in the provider, then the scheduled job (through the queue): both cards show Resolved.
+    ado.setStatus(ticketKey, 'done');
+    const jobId = await queue.send(pollTicketStatusJob, {});
+    await waitFor(() =>
+      CHANNELS.every((c) => textOf(lastOf(c)?.blocks).includes('Resolved')) ? true : undefined,
+    );
+    for (const channel of CHANNELS) {
+      const text = textOf(lastOf(channel)?.blocks);
+      expect(text).toContain(':white_check_mark: Resolved');
+      expect(text).toContain(ticketKey);
+    }
+    const [row] = await repositories.recommendations.tickets(tenant.id, rec!.id);
+    expect(['done', 'closed']).toContain(row!.status);
+    await waitFor(async () =>
+      (await queue.boss.getJobById(pollTicketStatusJob.name, jobId))?.state === 'completed'
+        ? true
+        : undefined,
+    );
+
+    // A resolved ticket is not polled again: a second run (queue and direct) updates nothing.
+    const settled = updates().length;
+    const again = await queue.send(pollTicketStatusJob, {});
+    await waitFor(async () =>
+      (await queue.boss.getJobById(pollTicketStatusJob.name, again))?.state === 'completed'
+        ? true
+        : undefined,
+    );
+    expect(await poll()).toEqual({ checked: 0, changed: 0, failed: 0 });
+    expect(updates()).toHaveLength(settled);
   });
 });

@@ -6,11 +6,13 @@ import { describe, expect, it } from 'vitest';
 import {
   cut,
   escapeMrkdwn,
+  renderCard,
   renderHome,
   renderMessage,
   renderModal,
 } from '../../adapters/chat/slack/render.js';
 import type { ConfigureFormView, IntegrationFormView, StatusBoardView } from '../../src/commands/views.js';
+import type { RecommendationCardView } from '../../src/recommendations/card.js';
 import { validateMessageBlocks, validateView } from '../support/fakes/slack-fake.js';
 import { textOf } from './helpers.js';
 
@@ -199,5 +201,40 @@ describe('Block Kit rendering', () => {
     expect(JSON.stringify(modal.blocks.find((b) => b.block_id === 'ticketType'))).toContain(
       'plain_text_input',
     );
+  });
+});
+
+describe('renderCard ticket status', () => {
+  const card = (status: string): RecommendationCardView => ({
+    recommendationId: '00000000-0000-4000-8000-000000000001',
+    title: 'Rightsize i-0abc',
+    ticket: {
+      kind: 'created',
+      provider: 'jira',
+      key: 'OPS-7',
+      url: 'https://jira.example/browse/OPS-7',
+      status,
+      createdBy: 'slack:U0ADMIN',
+    },
+    offeredProviders: [],
+    dismissed: false,
+  });
+
+  it('shows a done or closed ticket as resolved, with its status', () => {
+    for (const status of ['done', 'closed']) {
+      const { blocks } = renderCard(card(status));
+      expect(validateMessageBlocks(blocks)).toEqual([]);
+      const text = textOf(blocks);
+      expect(text).toContain(':white_check_mark: Resolved');
+      expect(text).toContain('OPS-7');
+      expect(text).toContain(status);
+    }
+  });
+
+  it('shows an open ticket without Resolved', () => {
+    const text = textOf(renderCard(card('in_progress')).blocks);
+    expect(text).toContain(':ticket: Ticket');
+    expect(text).toContain('in_progress');
+    expect(text).not.toContain('Resolved');
   });
 });

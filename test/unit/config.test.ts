@@ -95,6 +95,16 @@ describe('configuration', () => {
     expect(() => parseMasterKeys(' , ')).toThrow('expected at least one');
   });
 
+  it('polls ticket statuses every 5 minutes unless told otherwise, and checks the cron', () => {
+    expect(loadConfig({}).ticketPollCron).toBe('*/5 * * * *');
+    expect(loadConfig({ CLOUDPI_TICKET_POLL_CRON: ' 0 * * * * ' }).ticketPollCron).toBe('0 * * * *');
+    expect(loadConfig({ CLOUDPI_TICKET_POLL_CRON: '' }).ticketPollCron).toBe('*/5 * * * *');
+    expect(configProblems({ CLOUDPI_TICKET_POLL_CRON: 'every 5 minutes please' })).toContain(
+      'CLOUDPI_TICKET_POLL_CRON: expected a cron expression with 5 fields, like "7 * * * *", got "every 5 minutes please"',
+    );
+    expect(configProblems({ CLOUDPI_TICKET_POLL_CRON: '*/5 * * *' })).toContain('CLOUDPI_TICKET_POLL_CRON:');
+  });
+
   it('treats empty values as unset', () => {
     expect(loadConfig({ PORT: '', DATABASE_URL: '  ' }).port).toBe(3978);
   });

@@ -702,6 +702,9 @@ const SEVERITY_EMOJI: Record<string, string> = {
   low: ':white_circle:',
 };
 
+/** Ticket statuses a card shows as resolved. */
+const RESOLVED_STATUSES = new Set(['done', 'closed']);
+
 /** A recommendation card (chat.postMessage / chat.update): escaped, cut to Block Kit's limits. */
 export function renderCard(view: RecommendationCardView): { text: string; blocks: Block[] } {
   const blocks: Block[] = [
@@ -738,7 +741,12 @@ export function renderCard(view: RecommendationCardView): { text: string; blocks
     const key = e(ticket.key).replace(/\|/g, '');
     const slackUser = /^slack:([A-Z0-9]+)$/.exec(ticket.createdBy ?? '')?.[1];
     const who = slackUser ? ` by <@${slackUser}>` : ticket.createdBy ? ` by ${e(ticket.createdBy)}` : '';
-    blocks.push(status(`:ticket: Ticket ${url ? `<${url}|${key}>` : key} · ${e(ticket.status)}${who}`));
+    const ref = url ? `<${url}|${key}>` : key;
+    blocks.push(
+      RESOLVED_STATUSES.has(ticket.status)
+        ? status(`:white_check_mark: Resolved · Ticket ${ref} · ${e(ticket.status)}${who}`)
+        : status(`:ticket: Ticket ${ref} · ${e(ticket.status)}${who}`),
+    );
   } else if (ticket.kind === 'failed')
     blocks.push(status(`:warning: The ticket could not be created: ${e(ticket.reason)}`));
 
