@@ -241,6 +241,19 @@ export class ChatCommands {
       recentTickets: recent
         .filter((t) => t.key && t.url)
         .map((t) => ({ key: t.key!, url: t.url!, provider: t.provider, title: t.title, status: t.status })),
+      ...(canEdit
+        ? {
+            deliveryProblems: (await this.#o.repositories.recommendations.failedCards(actor.tenantId)).map(
+              (c) => ({
+                channelId: c.channelId,
+                platform: c.platform,
+                title: c.title,
+                reason: c.lastError ?? 'unknown',
+                at: c.updatedAt,
+              }),
+            ),
+          }
+        : {}),
       canEdit,
     };
   }

@@ -70,6 +70,17 @@ export interface RecentTicket {
   readonly status: string;
 }
 
+/** A card that could not be delivered to a channel (state `failed`), for admins. */
+export interface DeliveryProblem {
+  /** Platform-neutral channel id (Slack: C…); adapters show it as a channel mention. */
+  readonly channelId: string;
+  readonly platform: string;
+  readonly title: string;
+  /** The platform's error code, e.g. not_in_channel. */
+  readonly reason: string;
+  readonly at: Date;
+}
+
 /** The Integration settings page: App Home in Slack, the status card in Teams. */
 export interface StatusBoardView {
   readonly kind: 'status-board';
@@ -77,6 +88,8 @@ export interface StatusBoardView {
   readonly providers: readonly ProviderSection[];
   readonly settings: readonly SettingSection[];
   readonly recentTickets: readonly RecentTicket[];
+  /** Recent cards that could not be delivered; given to admins only, absent otherwise. */
+  readonly deliveryProblems?: readonly DeliveryProblem[];
   /** Whether the viewer may change anything (buttons are shown to admins only). */
   readonly canEdit: boolean;
 }

@@ -71,6 +71,22 @@ export interface RecommendationCardView {
   readonly dismissed: boolean;
 }
 
+/**
+ * Thrown by a CardPublisher when a card can never be delivered to a channel, however often it is
+ * retried (the channel is gone or archived, the bot was removed, the token was revoked). `reason`
+ * is the platform's error code (Slack: not_in_channel), recorded on the card row. Any other error
+ * counts as transient: the posting job throws and is retried.
+ */
+export class CardDeliveryError extends Error {
+  readonly reason: string;
+
+  constructor(reason: string, options?: ErrorOptions) {
+    super(`The card cannot be delivered: ${reason}.`, options);
+    this.name = 'CardDeliveryError';
+    this.reason = reason;
+  }
+}
+
 /** A chat platform's way of showing cards (Slack now, Teams later). */
 export interface CardPublisher {
   readonly platform: string;
@@ -208,17 +224,44 @@ export class CardService {
         route.platform,
         route.channelId,
       );
-      if (card.messageRef) continue; // posted by an earlier attempt
+      // Posted by an earlier attempt, or failed for good (the email fallback picks those up).
+      if (card.messageRef || card.state === 'failed') continue;
       try {
         const ref = await publisher.post(tenantId, route.channelId, view);
         await repositories.recommendations.markCardPosted(tenantId, card.id, ref);
       } catch (error) {
+        if (error instanceof CardDeliveryError) {
+          await this.#deliveryFailed(tenantId, card.id, route.platform, route.channelId, error);
+          continue;
+        }
         this.#log.warn({ err: error, tenantId, channel: route.channelId }, 'card could not be posted');
         failure = error;
       }
     }
-    // The other channels are posted; a retry posts only the missing ones.
+    // The other channels are posted (or failed for good); a retry posts only the missing ones.
     if (failure) throw failure;
+  }
+
+  /** A permanent failure: recorded on the card row and in the audit log; never retried. */
+  async #deliveryFailed(
+    tenantId: string,
+    cardId: string,
+    platform: string,
+    channelId: string,
+    error: CardDeliveryError,
+  ): Promise<void> {
+    const { recommendations, audit } = this.#o.repositories;
+    this.#log.warn(
+      { tenantId, channel: channelId, reason: error.reason },
+      'card cannot be delivered to the channel; marked failed',
+    );
+    await recommendations.markCardFailed(tenantId, cardId, error.reason);
+    await audit.record(tenantId, {
+      actor: 'system',
+      action: 'card.delivery_failed',
+      target: `${platform}:${channelId}`,
+      after: { cardId, reason: error.reason },
+    });
   }
 
   /** Shows the current state in every posted copy of the card. */

@@ -123,6 +123,8 @@ export const cards = pgTable(
     messageRef: text('message_ref'),
     /** pending | posted | failed | dismissed */
     state: text('state').notNull().default('pending'),
+    /** Why posting failed for good (state `failed`): the platform's error code, e.g. not_in_channel. */
+    lastError: text('last_error'),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },

@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { webApi } from '@slack/bolt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { slackClientOptions, TierLimiter } from '../../adapters/chat/slack/web-client.js';
+import { ChannelSpacer, slackClientOptions, TierLimiter } from '../../adapters/chat/slack/web-client.js';
 import { type SlackFake, startSlackFake } from '../support/fakes/slack-fake.js';
 
 describe('Slack Web API client', () => {
@@ -59,5 +59,26 @@ describe('Slack Web API client', () => {
     now = 60_001;
     await waiting;
     expect(done).toBe(true);
+  });
+
+  it('spaces posts to one channel of a workspace a second apart; other channels are not delayed', async () => {
+    const spacer = new ChannelSpacer(200);
+    const start = Date.now();
+    const doneAt: Record<string, number> = {};
+    const mark = (name: string) => () => {
+      doneAt[name] = Date.now() - start;
+    };
+    await Promise.all([
+      spacer.acquire('T1', 'C1').then(mark('first')),
+      spacer.acquire('T1', 'C1').then(mark('second')),
+      spacer.acquire('T1', 'C1').then(mark('third')),
+      spacer.acquire('T1', 'C2').then(mark('otherChannel')),
+      spacer.acquire('T2', 'C1').then(mark('otherWorkspace')),
+    ]);
+    expect(doneAt.first).toBeLessThan(100);
+    expect(doneAt.otherChannel).toBeLessThan(100);
+    expect(doneAt.otherWorkspace).toBeLessThan(100);
+    expect(doneAt.second).toBeGreaterThanOrEqual(190);
+    expect(doneAt.third).toBeGreaterThanOrEqual(390);
   });
 });

@@ -20,13 +20,17 @@ import type { ChatCommands } from '../../../src/commands/chat-commands.js';
 import type { SlackConfig } from '../../../src/config.js';
 import type { IntegrationService } from '../../../src/integrations/service.js';
 import type { Logger } from '../../../src/logger.js';
-import type { CardPublisher, CardService } from '../../../src/recommendations/card.js';
+import {
+  CardDeliveryError,
+  type CardPublisher,
+  type CardService,
+} from '../../../src/recommendations/card.js';
 import type { InstallationRepository } from '../../../src/storage/repositories/installations.js';
 import type { TenantRepository } from '../../../src/storage/repositories/tenants.js';
 import { registerHandlers, type SlackHandlers } from './handlers.js';
 import { SLACK_PLATFORM, SlackInstallationStore } from './installation-store.js';
 import { renderCard } from './render.js';
-import { slackClientOptions } from './web-client.js';
+import { ChannelSpacer, slackClientOptions } from './web-client.js';
 
 /** The least the app needs: the slash command, posting answers, users.info for is_admin, conversations.info (is the bot in the channel?) for public and private channels. */
 export const BOT_SCOPES = ['commands', 'chat:write', 'users:read', 'channels:read', 'groups:read'] as const;
@@ -34,6 +38,26 @@ export const BOT_SCOPES = ['commands', 'chat:write', 'users:read', 'channels:rea
 export const EVENTS_PATH = '/slack/events';
 export const INSTALL_PATH = '/slack/install';
 export const REDIRECT_PATH = '/slack/oauth_redirect';
+
+/**
+ * chat.postMessage errors no retry can cure: the channel is gone, archived or the bot is not in
+ * it, or the workspace's token no longer works. A card meeting one is marked failed.
+ */
+export const PERMANENT_POST_ERRORS: ReadonlySet<string> = new Set([
+  'channel_not_found',
+  'not_in_channel',
+  'is_archived',
+  'account_inactive',
+  'token_revoked',
+  'invalid_auth',
+]);
+
+/** The Slack error code of a Web API platform error (`ok: false`), if it is one. */
+function platformErrorOf(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const { code, data } = error as { code?: unknown; data?: { error?: unknown } };
+  return code === webApi.ErrorCode.PlatformError && typeof data?.error === 'string' ? data.error : undefined;
+}
 
 /** Slack's replay window: requests stamped further from now than this are refused. */
 const MAX_CLOCK_SKEW_SECONDS = 5 * 60;
@@ -255,12 +279,21 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
     return token ? new webApi.WebClient(token, clientOptions) : undefined;
   }
 
+  const spacer = new ChannelSpacer();
   const cardPublisher: CardPublisher = {
     platform: SLACK_PLATFORM,
     async post(tenantId, channelId, view) {
       const client = await clientFor(tenantId);
       if (!client) throw new Error('Slack is not installed for this tenant.');
-      const answer = await client.chat.postMessage({ channel: channelId, ...renderCard(view) });
+      await spacer.acquire(tenantId, channelId);
+      let answer: webApi.ChatPostMessageResponse;
+      try {
+        answer = await client.chat.postMessage({ channel: channelId, ...renderCard(view) });
+      } catch (error) {
+        const code = platformErrorOf(error);
+        if (code && PERMANENT_POST_ERRORS.has(code)) throw new CardDeliveryError(code, { cause: error });
+        throw error;
+      }
       if (!answer.ts) throw new Error('chat.postMessage answered without a ts.');
       return answer.ts;
     },

@@ -282,6 +282,21 @@ function statusBoardBlocks(board: StatusBoardView, ids: ActionIds): Block[] {
     block_id: 'tickets',
     text: md(`*Recent tickets*\n${tickets.length ? tickets.join('\n') : 'No tickets yet.'}`),
   });
+  if (board.deliveryProblems?.length) {
+    // A Slack channel id is shown as a mention; anything else (another platform's id) as text.
+    const channel = (id: string) => (/^[CGD][A-Z0-9]{2,}$/.test(id) ? `<#${id}>` : e(id));
+    const problems = board.deliveryProblems.map(
+      (p) => `${channel(p.channelId)}  \`${e(p.reason)}\`  ·  ${e(p.title)}`,
+    );
+    blocks.push({ type: 'divider', block_id: 'divider.delivery' });
+    blocks.push({
+      type: 'section',
+      block_id: 'delivery-problems',
+      text: md(
+        `*Delivery problems*\nThese cards could not be posted; invite the app back or remove the subscription:\n${problems.join('\n')}`,
+      ),
+    });
+  }
   if (!board.canEdit) {
     blocks.push({
       type: 'context',

@@ -83,6 +83,37 @@ export class TierLimiter {
   }
 }
 
+/** Slack's chat.postMessage allowance: about one message per second per channel. */
+export const CHANNEL_POST_SPACING_MS = 1_000;
+
+/**
+ * Spaces chat.postMessage calls to one channel of one workspace at least `spacingMs` apart (the
+ * tier limiter above only counts per workspace). Each call reserves the next free slot, so
+ * concurrent posts to one channel queue in order; other channels are not delayed. Per process:
+ * replicas do not coordinate, and a 429 that still comes is waited out by the client (Retry-After).
+ */
+export class ChannelSpacer {
+  readonly #next = new Map<string, number>();
+  readonly #spacingMs: number;
+  readonly #now: () => number;
+
+  constructor(spacingMs = CHANNEL_POST_SPACING_MS, now: () => number = Date.now) {
+    this.#spacingMs = spacingMs;
+    this.#now = now;
+  }
+
+  async acquire(workspace: string, channelId: string): Promise<void> {
+    const key = `${workspace}|${channelId}`;
+    const now = this.#now();
+    const at = Math.max(now, this.#next.get(key) ?? 0);
+    this.#next.set(key, at + this.#spacingMs);
+    if (this.#next.size >= 1_000) {
+      for (const [k, free] of this.#next) if (free <= now) this.#next.delete(k);
+    }
+    if (at > now) await sleep(at - now);
+  }
+}
+
 function methodOf(url: string | URL): string {
   const path = typeof url === 'string' ? new URL(url).pathname : url.pathname;
   return path.slice(path.lastIndexOf('/') + 1);

@@ -1,4 +1,4 @@
-import { and, eq, getTableColumns, inArray, sql } from 'drizzle-orm';
+import { and, desc, eq, getTableColumns, inArray, sql } from 'drizzle-orm';
 import type { Database } from '../db.js';
 import { cards, recommendations, tickets } from '../schema.js';
 
@@ -98,6 +98,25 @@ export class RecommendationRepository {
       .update(cards)
       .set({ messageRef, state: 'posted', updatedAt: new Date() })
       .where(and(eq(cards.tenantId, tenantId), eq(cards.id, cardId)));
+  }
+
+  /** Posting failed for good (the channel is gone, the bot was removed, the token revoked). */
+  async markCardFailed(tenantId: string, cardId: string, reason: string): Promise<void> {
+    await this.db
+      .update(cards)
+      .set({ state: 'failed', lastError: reason, updatedAt: new Date() })
+      .where(and(eq(cards.tenantId, tenantId), eq(cards.id, cardId)));
+  }
+
+  /** The tenant's most recent cards that could not be delivered, newest first. */
+  async failedCards(tenantId: string, limit = 5): Promise<(CardRow & { readonly title: string })[]> {
+    return this.db
+      .select({ ...getTableColumns(cards), title: recommendations.title })
+      .from(cards)
+      .innerJoin(recommendations, eq(recommendations.id, cards.recommendationId))
+      .where(and(eq(cards.tenantId, tenantId), eq(cards.state, 'failed')))
+      .orderBy(desc(cards.updatedAt))
+      .limit(limit);
   }
 
   async cards(tenantId: string, recommendationId: string): Promise<CardRow[]> {

@@ -1,0 +1,137 @@
+/**
+ * Card delivery problems (issue 5 point 6): a channel the bot was removed from answers
+ * not_in_channel, which no retry cures: that card is marked failed with the reason and audited,
+ * the other channel still gets its card, and admins see the problem on App Home. A 429 on
+ * chat.postMessage is waited out (Retry-After) and the card is posted.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type SlackFake, startSlackFake } from '../support/fakes/slack-fake.js';
+import { useService } from '../support/service.js';
+import { postSlackEvent } from '../support/slack-requests.js';
+import { waitFor } from '../support/wait.js';
+import { eventCallback, textOf } from './helpers.js';
+
+const SIGNING_SECRET = 'signing-secret-for-tests-0123456789';
+const GONE = 'C0DELIVGONE';
+const KEPT = 'C0DELIVKEPT';
+
+describe('Slack card delivery problems', () => {
+  let slack: SlackFake;
+  const env: Record<string, string> = {
+    CLOUDPI_ALLOW_HTTP: 'true',
+    CLOUDPI_ALLOW_PRIVATE_NETWORKS: 'true',
+    SLACK_SIGNING_SECRET: SIGNING_SECRET,
+  };
+  beforeAll(async () => {
+    slack = await startSlackFake();
+    Object.assign(env, { SLACK_API_URL: slack.apiUrl, SLACK_BOT_TOKEN: slack.botToken });
+  });
+  const running = useService('pglite', env);
+  afterAll(async () => {
+    expect(slack?.specViolations ?? []).toEqual([]);
+    await slack?.close();
+  });
+
+  async function ingest(id: string): Promise<void> {
+    const { repositories } = running.service;
+    const tenant = await repositories.tenants.ensure('slack', slack.teamId, 'Test');
+    const key = (await repositories.apiKeys.create(tenant.id, `ingest-${id}`)).key;
+    const res = await fetch(`${running.service.url}/api/v1/recommendations`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ id, title: `Delete idle volume ${id}`, cloud: 'aws', monthlySavings: 12 }),
+    });
+    expect(res.status).toBe(200);
+  }
+
+  async function openHome(user: string): Promise<Record<string, unknown>> {
+    const before = slack.calls.filter((c) => c.method === 'views.publish' && c.status === 200).length;
+    const res = await postSlackEvent(
+      running.service.url,
+      SIGNING_SECRET,
+      eventCallback(slack.teamId, { type: 'app_home_opened', user, channel: 'D0HOME', tab: 'home' }),
+    );
+    expect(res.status).toBe(200);
+    await waitFor(() =>
+      slack.calls.filter((c) => c.method === 'views.publish' && c.status === 200).length > before
+        ? true
+        : undefined,
+    );
+    return slack.homeOf(user)!;
+  }
+
+  it('marks the card of a channel the bot left as failed, posts the other, shows it to admins', async () => {
+    const { repositories } = running.service;
+    const tenant = await repositories.tenants.ensure('slack', slack.teamId, 'Test');
+    for (const channel of [GONE, KEPT]) {
+      slack.joinChannel(channel);
+      await repositories.routes.create(tenant.id, {
+        platform: 'slack',
+        channelId: channel,
+        filters: { clouds: ['aws'] },
+        createdBy: 'slack:U0ADMIN',
+      });
+    }
+    slack.leaveChannel(GONE);
+
+    await ingest('rec-delivery-1');
+    const rec = await waitFor(async () => {
+      const row = await repositories.recommendations.findByExternalId(tenant.id, 'rec-delivery-1');
+      if (!row) return undefined;
+      const rows = await repositories.recommendations.cards(tenant.id, row.id);
+      return rows.length === 2 && rows.every((c) => c.state !== 'pending') ? row : undefined;
+    });
+    const rows = await repositories.recommendations.cards(tenant.id, rec.id);
+    const gone = rows.find((c) => c.channelId === GONE)!;
+    const kept = rows.find((c) => c.channelId === KEPT)!;
+    expect(gone).toMatchObject({ state: 'failed', lastError: 'not_in_channel', messageRef: null });
+    expect(kept.state).toBe('posted');
+    const posts = slack.messages.filter((m) => m.method === 'chat.postMessage');
+    expect(posts.map((m) => m.channel)).toEqual([KEPT]);
+    // Not retried: exactly one attempt at the channel the bot left.
+    const attempts = slack.calls.filter((c) => c.method === 'chat.postMessage' && c.body.channel === GONE);
+    expect(attempts.map((c) => c.error)).toEqual(['not_in_channel']);
+
+    const audit = await repositories.audit.recent(tenant.id, 20, 'card.delivery_failed');
+    expect(audit).toHaveLength(1);
+    expect(audit[0]).toMatchObject({ actor: 'system', target: `slack:${GONE}` });
+    expect(audit[0]!.after).toMatchObject({ reason: 'not_in_channel', cardId: gone.id });
+
+    // Admins see the problem on App Home; members do not.
+    const adminHome = JSON.stringify(await openHome(slack.users.admin));
+    expect(adminHome).toContain('Delivery problems');
+    expect(adminHome).toContain(`<#${GONE}>`);
+    expect(adminHome).toContain('not_in_channel');
+    const memberHome = await openHome(slack.users.member);
+    expect(textOf((memberHome as { blocks?: unknown }).blocks)).not.toContain('Delivery problems');
+  });
+
+  it('waits out a 429 on chat.postMessage (Retry-After) and posts the card', async () => {
+    const { repositories } = running.service;
+    const tenant = await repositories.tenants.ensure('slack', slack.teamId, 'Test');
+    const before = slack.messages.filter((m) => m.method === 'chat.postMessage').length;
+    slack.rateLimitNext('chat.postMessage', 1, 1);
+    await ingest('rec-delivery-2');
+    const posted = await waitFor(() => {
+      const all = slack.messages.filter((m) => m.method === 'chat.postMessage');
+      return all.length > before ? all.slice(before) : undefined;
+    });
+    expect(posted.map((m) => m.channel)).toEqual([KEPT]);
+    const calls = slack.calls.filter((c) => c.method === 'chat.postMessage' && c.body.channel !== GONE);
+    const limited = calls.find((c) => c.status === 429)!;
+    const accepted = calls.filter((c) => c.status === 200).at(-1)!;
+    expect(limited).toBeDefined();
+    expect(accepted.at - limited.at).toBeGreaterThanOrEqual(900);
+    const rec = await repositories.recommendations.findByExternalId(tenant.id, 'rec-delivery-2');
+    const rows = await waitFor(async () => {
+      const r = await repositories.recommendations.cards(tenant.id, rec!.id);
+      return r.find((c) => c.channelId === KEPT)?.state === 'posted' ? r : undefined;
+    });
+    expect(rows.find((c) => c.channelId === KEPT)?.messageRef).toBe(posted[0]!.ts);
+    // The channel the bot left fails again for the new card, without a retry.
+    expect(rows.find((c) => c.channelId === GONE)).toMatchObject({
+      state: 'failed',
+      lastError: 'not_in_channel',
+    });
+  });
+});
