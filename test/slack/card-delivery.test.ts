@@ -4,37 +4,21 @@
  * the other channel still gets its card, and admins see the problem on App Home. A 429 on
  * chat.postMessage is waited out (Retry-After) and the card is posted.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SlackFake, startSlackFake } from '../support/fakes/slack-fake.js';
-import { useService } from '../support/service.js';
-import { postSlackEvent } from '../support/slack-requests.js';
+import { describe, expect, it } from 'vitest';
 import { waitFor } from '../support/wait.js';
-import { eventCallback, textOf } from './helpers.js';
+import { useSlackWorkspace } from './harness.js';
+import { textOf } from './helpers.js';
 
-const SIGNING_SECRET = 'signing-secret-for-tests-0123456789';
 const GONE = 'C0DELIVGONE';
 const KEPT = 'C0DELIVKEPT';
 
 describe('Slack card delivery problems', () => {
-  let slack: SlackFake;
-  const env: Record<string, string> = {
-    CLOUDPI_ALLOW_HTTP: 'true',
-    CLOUDPI_ALLOW_PRIVATE_NETWORKS: 'true',
-    SLACK_SIGNING_SECRET: SIGNING_SECRET,
-  };
-  beforeAll(async () => {
-    slack = await startSlackFake();
-    Object.assign(env, { SLACK_API_URL: slack.apiUrl, SLACK_BOT_TOKEN: slack.botToken });
-  });
-  const running = useService('pglite', env);
-  afterAll(async () => {
-    expect(slack?.specViolations ?? []).toEqual([]);
-    await slack?.close();
-  });
+  const ws = useSlackWorkspace();
+  const running = ws.running;
 
   async function ingest(id: string): Promise<void> {
     const { repositories } = running.service;
-    const tenant = await repositories.tenants.ensure('slack', slack.teamId, 'Test');
+    const tenant = await repositories.tenants.ensure('slack', ws.slack.teamId, 'Test');
     const key = (await repositories.apiKeys.create(tenant.id, `ingest-${id}`)).key;
     const res = await fetch(`${running.service.url}/api/v1/recommendations`, {
       method: 'POST',
@@ -44,27 +28,11 @@ describe('Slack card delivery problems', () => {
     expect(res.status).toBe(200);
   }
 
-  async function openHome(user: string): Promise<Record<string, unknown>> {
-    const before = slack.calls.filter((c) => c.method === 'views.publish' && c.status === 200).length;
-    const res = await postSlackEvent(
-      running.service.url,
-      SIGNING_SECRET,
-      eventCallback(slack.teamId, { type: 'app_home_opened', user, channel: 'D0HOME', tab: 'home' }),
-    );
-    expect(res.status).toBe(200);
-    await waitFor(() =>
-      slack.calls.filter((c) => c.method === 'views.publish' && c.status === 200).length > before
-        ? true
-        : undefined,
-    );
-    return slack.homeOf(user)!;
-  }
-
   it('marks the card of a channel the bot left as failed, posts the other, shows it to admins', async () => {
     const { repositories } = running.service;
-    const tenant = await repositories.tenants.ensure('slack', slack.teamId, 'Test');
+    const tenant = await repositories.tenants.ensure('slack', ws.slack.teamId, 'Test');
     for (const channel of [GONE, KEPT]) {
-      slack.joinChannel(channel);
+      ws.slack.joinChannel(channel);
       await repositories.routes.create(tenant.id, {
         platform: 'slack',
         channelId: channel,
@@ -72,7 +40,7 @@ describe('Slack card delivery problems', () => {
         createdBy: 'slack:U0ADMIN',
       });
     }
-    slack.leaveChannel(GONE);
+    ws.slack.leaveChannel(GONE);
 
     await ingest('rec-delivery-1');
     const rec = await waitFor(async () => {
@@ -86,10 +54,10 @@ describe('Slack card delivery problems', () => {
     const kept = rows.find((c) => c.channelId === KEPT)!;
     expect(gone).toMatchObject({ state: 'failed', lastError: 'not_in_channel', messageRef: null });
     expect(kept.state).toBe('posted');
-    const posts = slack.messages.filter((m) => m.method === 'chat.postMessage');
+    const posts = ws.slack.messages.filter((m) => m.method === 'chat.postMessage');
     expect(posts.map((m) => m.channel)).toEqual([KEPT]);
     // Not retried: exactly one attempt at the channel the bot left.
-    const attempts = slack.calls.filter((c) => c.method === 'chat.postMessage' && c.body.channel === GONE);
+    const attempts = ws.slack.calls.filter((c) => c.method === 'chat.postMessage' && c.body.channel === GONE);
     expect(attempts.map((c) => c.error)).toEqual(['not_in_channel']);
 
     const audit = await repositories.audit.recent(tenant.id, 20, 'card.delivery_failed');
@@ -98,26 +66,26 @@ describe('Slack card delivery problems', () => {
     expect(audit[0]!.after).toMatchObject({ reason: 'not_in_channel', cardId: gone.id });
 
     // Admins see the problem on App Home; members do not.
-    const adminHome = JSON.stringify(await openHome(slack.users.admin));
+    const adminHome = JSON.stringify(await ws.openHome(ws.slack.users.admin));
     expect(adminHome).toContain('Delivery problems');
     expect(adminHome).toContain(`<#${GONE}>`);
     expect(adminHome).toContain('not_in_channel');
-    const memberHome = await openHome(slack.users.member);
+    const memberHome = await ws.openHome(ws.slack.users.member);
     expect(textOf((memberHome as { blocks?: unknown }).blocks)).not.toContain('Delivery problems');
   });
 
   it('waits out a 429 on chat.postMessage (Retry-After) and posts the card', async () => {
     const { repositories } = running.service;
-    const tenant = await repositories.tenants.ensure('slack', slack.teamId, 'Test');
-    const before = slack.messages.filter((m) => m.method === 'chat.postMessage').length;
-    slack.rateLimitNext('chat.postMessage', 1, 1);
+    const tenant = await repositories.tenants.ensure('slack', ws.slack.teamId, 'Test');
+    const before = ws.slack.messages.filter((m) => m.method === 'chat.postMessage').length;
+    ws.slack.rateLimitNext('chat.postMessage', 1, 1);
     await ingest('rec-delivery-2');
     const posted = await waitFor(() => {
-      const all = slack.messages.filter((m) => m.method === 'chat.postMessage');
+      const all = ws.slack.messages.filter((m) => m.method === 'chat.postMessage');
       return all.length > before ? all.slice(before) : undefined;
     });
     expect(posted.map((m) => m.channel)).toEqual([KEPT]);
-    const calls = slack.calls.filter((c) => c.method === 'chat.postMessage' && c.body.channel !== GONE);
+    const calls = ws.slack.calls.filter((c) => c.method === 'chat.postMessage' && c.body.channel !== GONE);
     const limited = calls.find((c) => c.status === 429)!;
     const accepted = calls.filter((c) => c.status === 200).at(-1)!;
     expect(limited).toBeDefined();

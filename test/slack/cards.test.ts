@@ -7,34 +7,23 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pollTicketStatuses, pollTicketStatusJob } from '../../src/tickets/poll-status.js';
 import { type AzureDevOpsFake, startAzureDevOpsFake } from '../support/fakes/azure-devops-fake.js';
-import { type SlackFake, type SlackFakeMessage, startSlackFake } from '../support/fakes/slack-fake.js';
-import { useService } from '../support/service.js';
+import type { SlackFakeMessage } from '../support/fakes/slack-fake.js';
 import { blockActionsPayload, postSlackInteraction } from '../support/slack-requests.js';
 import { waitFor } from '../support/wait.js';
+import { SIGNING_SECRET, useSlackWorkspace } from './harness.js';
 import { button, textOf } from './helpers.js';
 
-const SIGNING_SECRET = 'signing-secret-for-tests-0123456789';
 const CHANNELS = ['C0CARDSONE', 'C0CARDSTWO'] as const;
 
 describe('Slack recommendation cards', () => {
-  let slack: SlackFake;
+  // The test runs the poll itself; the schedule must not race it.
+  const ws = useSlackWorkspace({ CLOUDPI_TICKET_POLL_CRON: '0 0 1 1 *' });
+  const running = ws.running;
   let ado: AzureDevOpsFake;
-  const env: Record<string, string> = {
-    CLOUDPI_ALLOW_HTTP: 'true',
-    CLOUDPI_ALLOW_PRIVATE_NETWORKS: 'true',
-    SLACK_SIGNING_SECRET: SIGNING_SECRET,
-    // The test runs the poll itself; the schedule must not race it.
-    CLOUDPI_TICKET_POLL_CRON: '0 0 1 1 *',
-  };
   beforeAll(async () => {
-    slack = await startSlackFake();
     ado = await startAzureDevOpsFake();
-    Object.assign(env, { SLACK_API_URL: slack.apiUrl, SLACK_BOT_TOKEN: slack.botToken });
   });
-  const running = useService('pglite', env);
   afterAll(async () => {
-    expect(slack?.specViolations ?? []).toEqual([]);
-    await slack?.close();
     await ado?.close();
   });
 
@@ -44,10 +33,10 @@ describe('Slack recommendation cards', () => {
       running.service.url,
       SIGNING_SECRET,
       blockActionsPayload({
-        teamId: slack.teamId,
+        teamId: ws.slack.teamId,
         userId: user,
         actionId: String(element.action_id),
-        triggerId: slack.issueTriggerId(user),
+        triggerId: ws.slack.issueTriggerId(user),
         message: { blocks: message.blocks, text: message.text, ts: message.ts, channel: message.channel },
         channelId: message.channel,
       }),
@@ -57,11 +46,11 @@ describe('Slack recommendation cards', () => {
 
   it('posts a card per channel; three presses make one ticket that both cards show', async () => {
     const { repositories, integrations } = running.service;
-    const tenant = await repositories.tenants.ensure('slack', slack.teamId, 'Test');
+    const tenant = await repositories.tenants.ensure('slack', ws.slack.teamId, 'Test');
     expect((await integrations.connect(tenant.id, 'azure-devops', ado.validValues, 'test')).ok).toBe(true);
     expect((await integrations.configure(tenant.id, 'azure-devops', ado.routing, 'test')).ok).toBe(true);
     for (const channel of CHANNELS) {
-      slack.joinChannel(channel);
+      ws.slack.joinChannel(channel);
       await repositories.routes.create(tenant.id, {
         platform: 'slack',
         channelId: channel,
@@ -89,7 +78,7 @@ describe('Slack recommendation cards', () => {
     expect(res.status).toBe(200);
 
     const posted = await waitFor(() => {
-      const cards = slack.messages.filter((m) => m.method === 'chat.postMessage');
+      const cards = ws.slack.messages.filter((m) => m.method === 'chat.postMessage');
       return cards.length === 2 ? cards : undefined;
     });
     expect(posted.map((m) => m.channel).sort()).toEqual([...CHANNELS]);
@@ -105,9 +94,9 @@ describe('Slack recommendation cards', () => {
     expect(cardRows.map((c) => c.messageRef).sort()).toEqual([first.ts, second.ts].sort());
 
     await Promise.all([
-      press(slack.users.member, first, 'Create ticket'),
-      press(slack.users.member, first, 'Create ticket'),
-      press(slack.users.admin, second, 'Create ticket'),
+      press(ws.slack.users.member, first, 'Create ticket'),
+      press(ws.slack.users.member, first, 'Create ticket'),
+      press(ws.slack.users.admin, second, 'Create ticket'),
     ]);
 
     const tickets = await waitFor(async () => {
@@ -116,14 +105,16 @@ describe('Slack recommendation cards', () => {
     });
     const ticketKey = tickets[0]!.key!;
     const showing = (channel: string) =>
-      slack.messages.some(
+      ws.slack.messages.some(
         (m) => m.method === 'chat.update' && m.channel === channel && textOf(m.blocks).includes(ticketKey),
       );
     await waitFor(() => (showing(CHANNELS[0]) && showing(CHANNELS[1]) ? true : undefined));
     expect(ado.ticketCount()).toBe(1);
     // The last state of both cards: the ticket, no Create ticket button.
     for (const channel of CHANNELS) {
-      const last = slack.messages.filter((m) => m.method === 'chat.update' && m.channel === channel).at(-1)!;
+      const last = ws.slack.messages
+        .filter((m) => m.method === 'chat.update' && m.channel === channel)
+        .at(-1)!;
       expect(textOf(last.blocks)).toContain(ticketKey);
       expect(textOf(last.blocks)).not.toContain('Create ticket');
     }
@@ -143,13 +134,15 @@ describe('Slack recommendation cards', () => {
     });
     expect(resend.status).toBe(200);
     const updated = (channel: string) =>
-      slack.messages.some(
+      ws.slack.messages.some(
         (m) => m.method === 'chat.update' && m.channel === channel && textOf(m.blocks).includes('t3.micro'),
       );
     await waitFor(() => (updated(CHANNELS[0]) && updated(CHANNELS[1]) ? true : undefined));
-    expect(slack.messages.filter((m) => m.method === 'chat.postMessage')).toHaveLength(2);
+    expect(ws.slack.messages.filter((m) => m.method === 'chat.postMessage')).toHaveLength(2);
     for (const channel of CHANNELS) {
-      const last = slack.messages.filter((m) => m.method === 'chat.update' && m.channel === channel).at(-1)!;
+      const last = ws.slack.messages
+        .filter((m) => m.method === 'chat.update' && m.channel === channel)
+        .at(-1)!;
       expect(textOf(last.blocks)).toContain('$1,500.00');
       expect(textOf(last.blocks)).toContain(ticketKey);
     }
@@ -157,12 +150,12 @@ describe('Slack recommendation cards', () => {
 
   it('brings the ticket status back to both cards by polling, and shows Resolved', async () => {
     const { repositories, database, tickets, logger, queue } = running.service;
-    const tenant = await repositories.tenants.ensure('slack', slack.teamId, 'Test');
+    const tenant = await repositories.tenants.ensure('slack', ws.slack.teamId, 'Test');
     const rec = await repositories.recommendations.findByExternalId(tenant.id, 'rec-cards-1');
     const [ticket] = await repositories.recommendations.tickets(tenant.id, rec!.id);
     const ticketKey = ticket!.key!;
     const poll = () => pollTicketStatuses({ db: database.db, tickets, logger });
-    const updates = () => slack.messages.filter((m) => m.method === 'chat.update');
+    const updates = () => ws.slack.messages.filter((m) => m.method === 'chat.update');
     const lastOf = (channel: string) =>
       updates()
         .filter((m) => m.channel === channel)

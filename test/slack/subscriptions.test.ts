@@ -3,56 +3,35 @@
  * service (one-workspace mode), driven with signed requests against the strict Slack fake.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SlackFake, startSlackFake } from '../support/fakes/slack-fake.js';
-import { useService } from '../support/service.js';
 import {
   blockActionsPayload,
-  postSlackCommand,
   postSlackInteraction,
   viewSubmissionPayload,
 } from '../support/slack-requests.js';
 import { waitFor } from '../support/wait.js';
+import { SIGNING_SECRET, useSlackWorkspace } from './harness.js';
 import { blockById, button, inputBlock, type ResponseUrls, startResponseUrls, textOf } from './helpers.js';
 
 type Json = Record<string, unknown>;
 
-const SIGNING_SECRET = 'signing-secret-for-tests-0123456789';
 const CHANNEL = 'C0CLOUDOPS';
 
 describe('Slack subscriptions', () => {
-  let slack: SlackFake;
+  const ws = useSlackWorkspace();
+  const running = ws.running;
   let responses: ResponseUrls;
-  const env: Record<string, string> = {
-    CLOUDPI_ALLOW_HTTP: 'true',
-    CLOUDPI_ALLOW_PRIVATE_NETWORKS: 'true',
-    SLACK_SIGNING_SECRET: SIGNING_SECRET,
-  };
   beforeAll(async () => {
-    slack = await startSlackFake();
     responses = await startResponseUrls();
-    Object.assign(env, { SLACK_API_URL: slack.apiUrl, SLACK_BOT_TOKEN: slack.botToken });
   });
-  const running = useService('pglite', env);
   afterAll(async () => {
-    expect(slack?.specViolations ?? []).toEqual([]);
-    await slack?.close();
     await responses?.close();
   });
 
   const base = () => running.service.url;
 
   async function command(text: string, user: string, channel = CHANNEL) {
-    const triggerId = slack.issueTriggerId(user);
     const responseUrl = responses.url();
-    const res = await postSlackCommand(base(), SIGNING_SECRET, {
-      text,
-      user_id: user,
-      team_id: slack.teamId,
-      trigger_id: triggerId,
-      channel_id: channel,
-      response_url: responseUrl,
-    });
-    expect(res.status).toBe(200);
+    const triggerId = await ws.command(text, user, channel, responseUrl);
     return { triggerId, responseUrl };
   }
 
@@ -63,11 +42,11 @@ describe('Slack subscriptions', () => {
 
   async function modalOpenedWith(triggerId: string): Promise<{ id: string; view: Json }> {
     const call = await waitFor(() =>
-      slack.calls.find((c) => c.method === 'views.open' && c.body.trigger_id === triggerId && c.status),
+      ws.slack.calls.find((c) => c.method === 'views.open' && c.body.trigger_id === triggerId && c.status),
     );
     expect(call.error).toBeUndefined();
-    const id = [...slack.modals.keys()].at(-1)!;
-    return { id, view: slack.modals.get(id)!.view };
+    const id = [...ws.slack.modals.keys()].at(-1)!;
+    return { id, view: ws.slack.modals.get(id)!.view };
   }
 
   async function submit(view: Json, user: string, fields: Record<string, unknown>) {
@@ -75,7 +54,7 @@ describe('Slack subscriptions', () => {
     const res = await postSlackInteraction(
       base(),
       SIGNING_SECRET,
-      viewSubmissionPayload({ teamId: slack.teamId, userId: user, view, values }),
+      viewSubmissionPayload({ teamId: ws.slack.teamId, userId: user, view, values }),
     );
     expect(res.status).toBe(200);
     const text = await res.text();
@@ -90,10 +69,10 @@ describe('Slack subscriptions', () => {
       base(),
       SIGNING_SECRET,
       blockActionsPayload({
-        teamId: slack.teamId,
+        teamId: ws.slack.teamId,
         userId: user,
         actionId: String(element.action_id),
-        triggerId: slack.issueTriggerId(user),
+        triggerId: ws.slack.issueTriggerId(user),
         message: { blocks: message.blocks, text: message.text },
         container: {
           type: 'message',
@@ -111,29 +90,31 @@ describe('Slack subscriptions', () => {
   }
 
   async function tenantId(): Promise<string> {
-    return (await running.service.repositories.tenants.findByExternalId('slack', slack.teamId))!.id;
+    return (await running.service.repositories.tenants.findByExternalId('slack', ws.slack.teamId))!.id;
   }
 
   it('in a channel without the bot: an /invite hint, no modal', async () => {
-    slack.leaveChannel(CHANNEL);
-    const { triggerId, responseUrl } = await command('subscribe', slack.users.admin);
+    ws.slack.leaveChannel(CHANNEL);
+    const { triggerId, responseUrl } = await command('subscribe', ws.slack.users.admin);
     const answer = await answerAt(responseUrl);
     expect(answer.response_type).toBe('ephemeral');
     expect(textOf(answer)).toContain('/invite @CloudPi');
-    expect(slack.calls.some((c) => c.method === 'conversations.info' && c.body.channel === CHANNEL)).toBe(
+    expect(ws.slack.calls.some((c) => c.method === 'conversations.info' && c.body.channel === CHANNEL)).toBe(
       true,
     );
-    expect(slack.calls.some((c) => c.method === 'views.open' && c.body.trigger_id === triggerId)).toBe(false);
+    expect(ws.slack.calls.some((c) => c.method === 'views.open' && c.body.trigger_id === triggerId)).toBe(
+      false,
+    );
 
     // A channel the bot cannot see at all (channel_not_found) says the same.
-    slack.removeChannel('C0VANISHED');
-    const gone = await command('subscribe', slack.users.admin, 'C0VANISHED');
+    ws.slack.removeChannel('C0VANISHED');
+    const gone = await command('subscribe', ws.slack.users.admin, 'C0VANISHED');
     expect(textOf(await answerAt(gone.responseUrl))).toContain('/invite @CloudPi');
-    slack.joinChannel(CHANNEL);
+    ws.slack.joinChannel(CHANNEL);
   });
 
   it('admin subscribes: modal, field error, saved route with filters, audited; unsubscribe removes it', async () => {
-    const admin = slack.users.admin;
+    const admin = ws.slack.users.admin;
     const { triggerId } = await command('subscribe', admin);
     const opened = await modalOpenedWith(triggerId);
     expect(opened.view.callback_id).toBe('cloudpi.subscribe');
@@ -188,10 +169,10 @@ describe('Slack subscriptions', () => {
     expect(textOf(await answerAt(elsewhere.responseUrl))).toContain('This channel has no subscriptions');
 
     // A member sees the list without buttons, and cannot remove by a forged press.
-    const asMember = await command('unsubscribe', slack.users.member);
+    const asMember = await command('unsubscribe', ws.slack.users.member);
     const memberList = await answerAt(asMember.responseUrl);
     expect(() => button(memberList, 'Unsubscribe')).toThrow();
-    const forged = await pressInMessage(slack.users.member, list, 'Unsubscribe');
+    const forged = await pressInMessage(ws.slack.users.member, list, 'Unsubscribe');
     expect(textOf(await answerAt(forged))).toContain('Only CloudPi admins');
     expect(await running.service.repositories.routes.list(await tenantId())).toHaveLength(1);
 
@@ -209,14 +190,16 @@ describe('Slack subscriptions', () => {
   });
 
   it('non-admins are refused, with no modal', async () => {
-    const { triggerId, responseUrl } = await command('subscribe', slack.users.member);
+    const { triggerId, responseUrl } = await command('subscribe', ws.slack.users.member);
     expect(textOf(await answerAt(responseUrl))).toContain('Only CloudPi admins');
-    expect(slack.calls.some((c) => c.method === 'views.open' && c.body.trigger_id === triggerId)).toBe(false);
+    expect(ws.slack.calls.some((c) => c.method === 'views.open' && c.body.trigger_id === triggerId)).toBe(
+      false,
+    );
 
     // A member submitting a subscribe form (opened by someone else) saves nothing.
-    const admin = slack.users.admin;
+    const admin = ws.slack.users.admin;
     const opened = await modalOpenedWith((await command('subscribe', admin)).triggerId);
-    const refused = await submit(opened.view, slack.users.member, { clouds: ['aws'] });
+    const refused = await submit(opened.view, ws.slack.users.member, { clouds: ['aws'] });
     expect(textOf(refused.view)).toContain('Only CloudPi admins');
     expect(await running.service.repositories.routes.list(await tenantId())).toEqual([]);
   });
@@ -230,7 +213,7 @@ describe('Slack subscriptions', () => {
       filters: { clouds: ['azure'] },
       createdBy: 'slack:U0SOMEONE',
     });
-    const admin = slack.users.admin;
+    const admin = ws.slack.users.admin;
     const { responseUrl } = await command('unsubscribe', admin);
     const list = await answerAt(responseUrl);
     expect(textOf(list)).toContain('This channel has no subscriptions');

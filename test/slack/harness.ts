@@ -1,0 +1,79 @@
+/**
+ * One Slack workspace in one-workspace mode for a describe block: the strict Slack Web API fake,
+ * the running service pointed at it, and the signed requests the suites send. The fake must end
+ * the block with no spec violation.
+ */
+import { afterAll, beforeAll, expect } from 'vitest';
+import { type SlackFake, startSlackFake } from '../support/fakes/slack-fake.js';
+import { type RunningService, useService } from '../support/service.js';
+import { postSlackCommand, postSlackEvent } from '../support/slack-requests.js';
+import { waitFor } from '../support/wait.js';
+import { eventCallback } from './helpers.js';
+
+export const SIGNING_SECRET = 'signing-secret-for-tests-0123456789';
+
+export interface SlackWorkspace {
+  readonly slack: SlackFake;
+  readonly running: RunningService;
+  /** Runs `/cloudpi <text>` as `user` in `channel`; returns the trigger id it used. */
+  command(text: string, user: string, channel: string, responseUrl?: string): Promise<string>;
+  /** Opens App Home as `user` and returns the view published for it. */
+  openHome(user: string): Promise<Record<string, unknown>>;
+}
+
+export function useSlackWorkspace(extraEnv: Record<string, string> = {}): SlackWorkspace {
+  let slack: SlackFake | undefined;
+  const env: Record<string, string> = {
+    CLOUDPI_ALLOW_HTTP: 'true',
+    CLOUDPI_ALLOW_PRIVATE_NETWORKS: 'true',
+    SLACK_SIGNING_SECRET: SIGNING_SECRET,
+    ...extraEnv,
+  };
+  beforeAll(async () => {
+    slack = await startSlackFake();
+    Object.assign(env, { SLACK_API_URL: slack.apiUrl, SLACK_BOT_TOKEN: slack.botToken });
+  });
+  const running = useService('pglite', env);
+  afterAll(async () => {
+    expect(slack?.specViolations ?? []).toEqual([]);
+    await slack?.close();
+  });
+  const fake = () => {
+    if (!slack) throw new Error('the Slack fake is not started yet');
+    return slack;
+  };
+  return {
+    get slack() {
+      return fake();
+    },
+    running,
+    async command(text, user, channel, responseUrl) {
+      const triggerId = fake().issueTriggerId(user);
+      const res = await postSlackCommand(running.service.url, SIGNING_SECRET, {
+        text,
+        user_id: user,
+        team_id: fake().teamId,
+        trigger_id: triggerId,
+        channel_id: channel,
+        ...(responseUrl ? { response_url: responseUrl } : {}),
+      });
+      expect(res.status).toBe(200);
+      return triggerId;
+    },
+    async openHome(user) {
+      const published = () =>
+        fake().calls.filter(
+          (c) => c.method === 'views.publish' && c.status === 200 && c.body.user_id === user,
+        ).length;
+      const before = published();
+      const res = await postSlackEvent(
+        running.service.url,
+        SIGNING_SECRET,
+        eventCallback(fake().teamId, { type: 'app_home_opened', user, channel: 'D0HOME', tab: 'home' }),
+      );
+      expect(res.status).toBe(200);
+      await waitFor(() => (published() > before ? true : undefined));
+      return fake().homeOf(user)!;
+    },
+  };
+}
