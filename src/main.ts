@@ -16,6 +16,7 @@ import { rotateSecretsJob } from './jobs/definitions.js';
 import { JobQueue } from './jobs/queue.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { cardFallbackJob } from './notify/fallback.js';
 import { CardService } from './recommendations/card.js';
 import { RecommendationIngest } from './recommendations/ingest.js';
 import { type DatabaseHandle, openDatabase } from './storage/db.js';
@@ -24,6 +25,7 @@ import { createRepositories, type Repositories } from './storage/repositories/in
 import { scheduleTicketStatusPolling } from './tickets/poll-status.js';
 import type { TicketProviderFactory } from './tickets/port.js';
 import { createTicketJob, TicketService } from './tickets/service.js';
+import { TicketWebhooks } from './tickets/webhooks.js';
 
 export interface Service {
   readonly config: AppConfig;
@@ -34,6 +36,8 @@ export interface Service {
   readonly admins: AdminPolicy;
   readonly integrations: IntegrationService;
   readonly tickets: TicketService;
+  /** Provider status webhooks: endpoints, secrets, deliveries. */
+  readonly webhooks: TicketWebhooks;
   /** Recommendations ingest (the API and `cloudpi recommendations push`). */
   readonly recommendations: RecommendationIngest;
   /** The chat commands both platforms answer with. */
@@ -61,6 +65,8 @@ export interface StartOptions {
   readonly providerTimeoutMs?: number;
   /** The clock Slack's request timestamp check uses (tests). */
   readonly now?: () => number;
+  /** How long a webhook delivery waits before the status read (default 2 s). */
+  readonly webhookDebounceSeconds?: number;
 }
 
 /** Composition root: config -> keyring -> database -> migrations -> queue -> HTTP. */
@@ -73,7 +79,9 @@ export async function startService(config: AppConfig, options: StartOptions = {}
     await runMigrations(database);
     const metrics = createMetrics();
     const repositories = createRepositories(database.db, secretBox);
+    let listening: AddressInfo | undefined;
     let deadLetterTickets: TicketService | undefined;
+    let deadLetterCards: CardService | undefined;
     queue = new JobQueue({
       handle: database,
       logger,
@@ -86,6 +94,10 @@ export async function startService(config: AppConfig, options: StartOptions = {}
         if (letter.queue === createTicketJob.name && deadLetterTickets) {
           const data = createTicketJob.schema.parse(letter.data);
           await deadLetterTickets.markGaveUp(data.tenantId, data.ticketId);
+        }
+        if (letter.queue === cardFallbackJob.name && deadLetterCards) {
+          const data = cardFallbackJob.schema.parse(letter.data);
+          await deadLetterCards.markFallbackGaveUp(data.tenantId, data.cardId);
         }
       },
     });
@@ -118,8 +130,25 @@ export async function startService(config: AppConfig, options: StartOptions = {}
     });
     deadLetterTickets = tickets;
     await tickets.work();
+    const webhooks = new TicketWebhooks({
+      db: database.db,
+      repositories,
+      integrations,
+      tickets,
+      queue: jobs,
+      logger,
+      // PORT=0 (tests, ad-hoc runs): the default public URL names the port actually bound.
+      publicUrl: () =>
+        listening && config.publicUrl === `http://localhost:${config.port}` && config.port === 0
+          ? `http://localhost:${listening.port}`
+          : config.publicUrl,
+      ...(options.webhookDebounceSeconds !== undefined
+        ? { debounceSeconds: options.webhookDebounceSeconds }
+        : {}),
+    });
+    await webhooks.work();
     const admins = new AdminPolicy(config.admins, repositories.identities);
-    const chat = new ChatCommands({ db: database.db, repositories, integrations, admins });
+    const chat = new ChatCommands({ db: database.db, repositories, integrations, admins, webhooks });
     const cards = new CardService({
       db: database.db,
       repositories,
@@ -142,6 +171,7 @@ export async function startService(config: AppConfig, options: StartOptions = {}
           ...(options.now ? { now: options.now } : {}),
         })
       : undefined;
+    deadLetterCards = cards;
     if (slack) cards.registerPublisher(slack.cardPublisher);
     await cards.work();
     await scheduleHealthChecks({
@@ -170,6 +200,7 @@ export async function startService(config: AppConfig, options: StartOptions = {}
       metrics,
       repositories,
       recommendations,
+      webhooks,
       isDraining: () => draining,
       apiRateLimitPerMinute: config.apiRateLimitPerMinute,
       metricsToken: config.metricsToken,
@@ -194,6 +225,7 @@ export async function startService(config: AppConfig, options: StartOptions = {}
     const server = await listen(app, config.port, config.host);
     server.keepAliveTimeout = 5_000;
     const address = server.address() as AddressInfo;
+    listening = address;
     const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address === '0.0.0.0' ? '127.0.0.1' : address.address}:${address.port}`;
     logger.info(
       { url, database: database.kind, publicUrl: config.publicUrl, slack: slack?.mode ?? 'off' },
@@ -210,6 +242,7 @@ export async function startService(config: AppConfig, options: StartOptions = {}
       admins,
       integrations,
       tickets,
+      webhooks,
       recommendations,
       chat,
       slack,

@@ -17,6 +17,7 @@ import type { RouteRow } from '../storage/repositories/routes.js';
 import { recommendations, tickets } from '../storage/schema.js';
 import type { ProviderValues, Routing, TicketProviderKind } from '../tickets/port.js';
 import { SEVERITIES, TICKET_PROVIDER_KINDS } from '../tickets/port.js';
+import type { TicketWebhooks, WebhookSetup } from '../tickets/webhooks.js';
 import { COMMANDS, type Command, type CommandName } from './grammar.js';
 import type {
   ActionButton,
@@ -72,6 +73,8 @@ export interface ChatCommandsOptions {
   readonly repositories: Repositories;
   readonly integrations: IntegrationService;
   readonly admins: AdminPolicy;
+  /** Provider status webhooks (`webhook <provider>`). */
+  readonly webhooks?: TicketWebhooks;
 }
 
 const ADMIN_ONLY = new Set<CommandName>(COMMANDS.filter((c) => c.adminOnly).map((c) => c.name));
@@ -142,6 +145,8 @@ export class ChatCommands {
         return { type: 'open-form', view: this.confirmDisconnect(command.provider) };
       case 'audit':
         return { type: 'message', view: await this.audit(actor) };
+      case 'webhook':
+        return { type: 'message', view: await this.webhook(actor, command.provider, command.rotate) };
       case 'subscribe':
       case 'unsubscribe':
         if (!where.channelId)
@@ -250,6 +255,7 @@ export class ChatCommands {
                 title: c.title,
                 reason: c.lastError ?? 'unknown',
                 at: c.updatedAt,
+                ...(c.fallbackState ? { fallback: fallbackText(c.fallbackState, c.fallbackNote) } : {}),
               }),
             ),
           }
@@ -699,11 +705,62 @@ export class ChatCommands {
     );
   }
 
+  /**
+   * `webhook <provider> [rotate]`: the first time (or with rotate) a new URL and secret, shown
+   * once to the admin who asked; afterwards the URL and setup steps without the secret.
+   */
+  async webhook(actor: Actor, provider: TicketProviderKind, rotate: boolean): Promise<NoticeView> {
+    if (!(await this.isAdmin(actor))) return this.#refusal();
+    const name = this.#o.integrations.descriptor(provider).displayName;
+    const webhooks = this.#o.webhooks;
+    if (!webhooks || !this.#o.integrations.webhookSupport(provider))
+      return notice('info', `${name} status webhooks are not available; ticket status is polled instead.`);
+    try {
+      const existing = rotate ? undefined : await webhooks.show(actor.tenantId, provider);
+      if (existing) return webhookNotice(name, provider, existing);
+      return webhookNotice(name, provider, await webhooks.issue(actor.tenantId, provider, actorName(actor)));
+    } catch (error) {
+      if (isAppError(error)) return notice('error', error.message);
+      throw error;
+    }
+  }
+
   async audit(actor: Actor): Promise<AuditView> {
     const entries = await this.#o.repositories.audit.recent(actor.tenantId, 20);
     return {
       kind: 'audit',
       entries: entries.map((e) => ({ at: e.at, actor: e.actor, action: e.action, target: e.target })),
     };
+  }
+}
+
+function webhookNotice(name: string, provider: TicketProviderKind, setup: WebhookSetup): NoticeView {
+  const lines = [...setup.instructions];
+  if (setup.secret) {
+    lines.push(
+      `Secret (shown only now, copy it into ${name}): ${setup.secret}`,
+      `Lost it? /cloudpi webhook ${provider} rotate makes a new URL and secret; the old ones stop working.`,
+    );
+  } else {
+    lines.push(
+      setup.lastReceivedAt
+        ? `Last delivery: ${setup.lastReceivedAt.toISOString()}.`
+        : `No delivery has arrived yet.`,
+      `The secret was shown when it was made. /cloudpi webhook ${provider} rotate makes a new URL and secret; the old ones stop working.`,
+    );
+  }
+  return notice('success', setup.secret ? `${name} webhook ready` : `${name} webhook`, lines.join('\n'));
+}
+
+function fallbackText(state: string, note: string | null): string {
+  switch (state) {
+    case 'queued':
+      return 'Fallback: pending.';
+    case 'delivered':
+      return `Fallback: ${note ?? 'delivered'}.`;
+    case 'failed':
+      return `Fallback failed${note ? `: ${note}` : '.'}`;
+    default:
+      return `Fallback not possible: ${note ?? 'no fallback channel is set up.'}`;
   }
 }

@@ -38,6 +38,12 @@ export const COMMANDS = [
     description: 'Disconnect a provider (asks for confirmation)',
     adminOnly: true,
   },
+  {
+    name: 'webhook',
+    usage: 'webhook jira|azure-devops|servicenow [rotate]',
+    description: "Set up the provider's status webhook (URL and secret) so cards follow tickets at once",
+    adminOnly: true,
+  },
   { name: 'sso', usage: 'sso', description: 'Single sign-on (OpenID Connect) settings', adminOnly: true },
   { name: 'smtp', usage: 'smtp', description: 'Email (SMTP) settings', adminOnly: true },
   {
@@ -65,7 +71,13 @@ export type CommandName = (typeof COMMANDS)[number]['name'];
 
 export type Command =
   | { readonly name: 'connect' | 'configure' | 'disconnect'; readonly provider: TicketProviderKind }
-  | { readonly name: Exclude<CommandName, 'connect' | 'configure' | 'disconnect'> }
+  | {
+      readonly name: 'webhook';
+      readonly provider: TicketProviderKind;
+      /** A new URL and secret; the old ones stop working. */
+      readonly rotate: boolean;
+    }
+  | { readonly name: Exclude<CommandName, 'connect' | 'configure' | 'disconnect' | 'webhook'> }
   | {
       /** The input matched no command: answer with help and the closest command. */
       readonly name: 'unknown';
@@ -103,6 +115,8 @@ const ALIASES: Record<string, CommandName> = {
   signin: 'login',
   'sign-in': 'login',
   email: 'smtp',
+  webhooks: 'webhook',
+  hook: 'webhook',
 };
 
 /** Parses what the user typed after `/cloudpi` (or to the bot in Teams, mention removed). */
@@ -118,6 +132,18 @@ export function parseCommand(input: string): Command {
   if (!name) {
     const suggestion = closestCommand(first);
     return { name: 'unknown', input: input.trim().slice(0, 100), ...(suggestion ? { suggestion } : {}) };
+  }
+  if (name === 'webhook') {
+    const rotate = words.length > 2 && ['rotate', 'new', 'reset'].includes(words.at(-1)!);
+    const args = rotate ? words.slice(1, -1) : words.slice(1);
+    const provider = PROVIDER_ALIASES[args.join('-')] ?? PROVIDER_ALIASES[args[0] ?? ''];
+    if (!provider)
+      return {
+        name: 'usage',
+        command: name,
+        message: `Which provider? Use: webhook ${TICKET_PROVIDER_KINDS.join('|')} [rotate]`,
+      };
+    return { name, provider, rotate };
   }
   if (name === 'connect' || name === 'configure' || name === 'disconnect') {
     const rest = words.slice(1).join('-');

@@ -79,6 +79,8 @@ export interface DeliveryProblem {
   /** The platform's error code, e.g. not_in_channel. */
   readonly reason: string;
   readonly at: Date;
+  /** What the fallback did: "Sent by email to …", "Email fallback pending", or why it could not. */
+  readonly fallback?: string;
 }
 
 /** The Integration settings page: App Home in Slack, the status card in Teams. */

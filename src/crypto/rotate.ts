@@ -1,7 +1,13 @@
 import { and, eq, isNotNull, like, not } from 'drizzle-orm';
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core';
 import type { Database } from '../storage/db.js';
-import { identities, installations, integrations, secretContext } from '../storage/schema.js';
+import {
+  identities,
+  installations,
+  integrations,
+  secretContext,
+  webhookEndpoints,
+} from '../storage/schema.js';
 import { keyIdOf, type SecretBox } from './secret-box.js';
 
 interface SealedColumn {
@@ -34,6 +40,13 @@ export const SEALED_COLUMNS: readonly SealedColumn[] = [
     id: identities.id,
     column: identities.grantSecret,
     context: (row) => secretContext.identity(row as Parameters<typeof secretContext.identity>[0]),
+  },
+  {
+    name: 'webhook_endpoints.signing_secret',
+    table: webhookEndpoints,
+    id: webhookEndpoints.id,
+    column: webhookEndpoints.signingSecret,
+    context: (row) => secretContext.webhook(row as Parameters<typeof secretContext.webhook>[0]),
   },
 ];
 

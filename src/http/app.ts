@@ -13,8 +13,10 @@ import {
 } from '../recommendations/ingest.js';
 import type { Repositories } from '../storage/repositories/index.js';
 import { tenantRef } from '../storage/repositories/tenants.js';
+import type { TicketWebhooks } from '../tickets/webhooks.js';
 import { apiKeyAuth } from './api-auth.js';
 import { openApiDocument } from './openapi.js';
+import { webhookRoutes } from './webhooks.js';
 
 export type ReadinessCheck = () => Promise<Record<string, 'ok' | string>>;
 
@@ -28,6 +30,8 @@ export interface HttpAppOptions {
   readonly isDraining: () => boolean;
   readonly apiRateLimitPerMinute: number;
   readonly metricsToken?: string | undefined;
+  /** Provider status webhooks (`/webhooks/:provider/:id`). */
+  readonly webhooks?: TicketWebhooks;
   /** Mounted before the JSON API: chat platform endpoints that need the raw body. */
   readonly mount?: (app: Express) => void;
   readonly jsonLimit?: string;
@@ -68,6 +72,7 @@ export function createHttpApp(options: HttpAppOptions): Express {
   });
 
   options.mount?.(app);
+  if (options.webhooks) app.use(webhookRoutes({ webhooks: options.webhooks }));
 
   // The API description is public (it holds no tenant data), so it is served before the key check.
   const openApi = JSON.stringify(openApiDocument(packageVersion()));

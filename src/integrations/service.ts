@@ -11,6 +11,7 @@ import type {
   TicketProvider,
   TicketProviderFactory,
   TicketProviderKind,
+  WebhookSupport,
 } from '../tickets/port.js';
 import { TICKET_PROVIDER_KINDS } from '../tickets/port.js';
 
@@ -99,6 +100,11 @@ export class IntegrationService {
 
   descriptor(kind: TicketProviderKind): ProviderDescriptor {
     return this.#factory(kind).descriptor;
+  }
+
+  /** How the provider sends status webhooks, if it can. */
+  webhookSupport(kind: TicketProviderKind): WebhookSupport | undefined {
+    return this.#o.registry.get(kind)?.webhook;
   }
 
   #factory(kind: TicketProviderKind): TicketProviderFactory {
@@ -338,6 +344,8 @@ export class IntegrationService {
     const row = await this.#o.repositories.integrations.get(tenantId, kind);
     if (!row) return false;
     await this.#o.repositories.integrations.remove(tenantId, kind);
+    // Its webhook secret goes too: a reconnect issues a new one.
+    await this.#o.repositories.webhooks.remove(tenantId, kind);
     await this.#o.repositories.audit.record(tenantId, {
       actor,
       action: 'integration.disconnect',

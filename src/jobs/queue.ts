@@ -19,6 +19,12 @@ export interface JobDefinition<T> {
   readonly retryDelayMaxSeconds: number;
   /** How long one attempt may run before pg-boss expires it and retries. */
   readonly expireInSeconds: number;
+  /**
+   * pg-boss queue policy. `stately` with a singleton key keeps at most one queued and one active
+   * job per key: a burst of requests for the same thing collapses into one run (debounce), and
+   * one that arrives while it runs queues exactly one more.
+   */
+  readonly policy?: 'standard' | 'stately';
 }
 
 export function defineJob<T>(
@@ -119,6 +125,7 @@ export class JobQueue {
     await this.#boss.createQueue(dead, { ...retention, retryLimit: 0 });
     await this.#boss.createQueue(definition.name, {
       ...retention,
+      ...(definition.policy ? { policy: definition.policy } : {}),
       retryLimit: definition.retryLimit,
       retryDelay: definition.retryDelaySeconds,
       retryBackoff: true,

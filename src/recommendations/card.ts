@@ -11,11 +11,18 @@ import { isAppError } from '../errors.js';
 import type { IntegrationService } from '../integrations/service.js';
 import { defineJob, type JobQueue } from '../jobs/queue.js';
 import type { Logger } from '../logger.js';
+import {
+  cardFallbackJob,
+  type FallbackChannel,
+  type FallbackOutcome,
+  NO_FALLBACK_NOTE,
+} from '../notify/fallback.js';
 import type { Database } from '../storage/db.js';
 import type { Repositories } from '../storage/repositories/index.js';
 import type { RecommendationRow, TicketRow } from '../storage/repositories/recommendations.js';
+import type { RouteRow } from '../storage/repositories/routes.js';
 import { cards } from '../storage/schema.js';
-import { TICKET_PROVIDER_KINDS, type TicketProviderKind } from '../tickets/port.js';
+import { type Routing, TICKET_PROVIDER_KINDS, type TicketProviderKind } from '../tickets/port.js';
 import type { TicketService } from '../tickets/service.js';
 import type { StoredRecommendation } from './ingest.js';
 import { filtersOf, matches } from './subscriptions.js';
@@ -42,7 +49,10 @@ export type CardTicketState =
       readonly provider: TicketProviderKind;
       readonly key: string;
       readonly url: string | null;
+      /** Normalized: open | in_progress | done | closed. */
       readonly status: string;
+      /** The provider's own status name ("In Progress", "Done"), when it was read. */
+      readonly providerStatus: string | null;
       readonly createdBy: string | null;
     }
   | { readonly kind: 'failed'; readonly provider: TicketProviderKind; readonly reason: string };
@@ -118,6 +128,7 @@ export function ticketStateOf(ticket: TicketRow | undefined): CardTicketState {
       key: ticket.key,
       url: ticket.url,
       status: ticket.status,
+      providerStatus: ticket.providerStatus,
       createdBy: ticket.createdBy,
     };
   if (ticket.status === 'failed')
@@ -174,6 +185,7 @@ export class CardService {
   readonly #o: CardServiceOptions;
   readonly #log: Logger;
   readonly #publishers = new Map<string, CardPublisher>();
+  readonly #fallbacks: FallbackChannel[] = [];
   /** One refresh at a time per recommendation, so a stale state never overwrites a newer one. */
   readonly #locks = new Map<string, Promise<void>>();
 
@@ -185,6 +197,11 @@ export class CardService {
 
   registerPublisher(publisher: CardPublisher): void {
     this.#publishers.set(publisher.platform, publisher);
+  }
+
+  /** A way to reach people when a card cannot be delivered in chat (email). Tried in order. */
+  registerFallback(channel: FallbackChannel): void {
+    this.#fallbacks.push(channel);
   }
 
   async #view(tenantId: string, recommendationId: string, dismissed = false) {
@@ -227,7 +244,7 @@ export class CardService {
       // Posted by an earlier attempt, or failed for good (the email fallback picks those up).
       if (card.messageRef || card.state === 'failed') continue;
       try {
-        const ref = await publisher.post(tenantId, route.channelId, view);
+        const ref = await publisher.post(tenantId, route.channelId, forRoute(view, route));
         await repositories.recommendations.markCardPosted(tenantId, card.id, ref);
       } catch (error) {
         if (error instanceof CardDeliveryError) {
@@ -242,7 +259,10 @@ export class CardService {
     if (failure) throw failure;
   }
 
-  /** A permanent failure: recorded on the card row and in the audit log; never retried. */
+  /**
+   * A permanent failure: recorded on the card row and in the audit log, never retried in chat,
+   * and handed to the fallback (the job is queued in the same transaction as the mark).
+   */
   async #deliveryFailed(
     tenantId: string,
     cardId: string,
@@ -250,12 +270,24 @@ export class CardService {
     channelId: string,
     error: CardDeliveryError,
   ): Promise<void> {
-    const { recommendations, audit } = this.#o.repositories;
+    const { audit } = this.#o.repositories;
     this.#log.warn(
       { tenantId, channel: channelId, reason: error.reason },
-      'card cannot be delivered to the channel; marked failed',
+      'card cannot be delivered to the channel; marked failed and handed to the fallback',
     );
-    await recommendations.markCardFailed(tenantId, cardId, error.reason);
+    await this.#o.db.transaction(async (tx) => {
+      await tx
+        .update(cards)
+        .set({
+          state: 'failed',
+          lastError: error.reason,
+          fallbackState: 'queued',
+          fallbackNote: null,
+          updatedAt: new Date(),
+        })
+        .where(and(eq(cards.tenantId, tenantId), eq(cards.id, cardId)));
+      await this.#o.queue.send(cardFallbackJob, { tenantId, cardId }, { tx: tx as unknown as Database });
+    });
     await audit.record(tenantId, {
       actor: 'system',
       action: 'card.delivery_failed',
@@ -280,12 +312,13 @@ export class CardService {
     const rows = await this.#o.repositories.recommendations.cards(tenantId, recommendationId);
     const view = await this.#view(tenantId, recommendationId);
     if (!view) return;
+    const routes = rows.some((c) => c.messageRef) ? await this.#o.repositories.routes.list(tenantId) : [];
     for (const card of rows) {
       const publisher = this.#publishers.get(card.platform);
       if (!publisher || !card.messageRef) continue;
       try {
         await publisher.update(tenantId, card.channelId, card.messageRef, {
-          ...view,
+          ...forRoute(view, routeOf(routes, card.platform, card.channelId)),
           dismissed: card.state === 'dismissed',
         });
       } catch (error) {
@@ -309,11 +342,18 @@ export class CardService {
     let problem: string | undefined;
     try {
       if (action.kind === 'create') {
+        const route = routeOf(
+          await this.#o.repositories.routes.list(tenantId, { platform, channelId }),
+          platform,
+          channelId,
+          action.provider,
+        );
         await this.#o.tickets.createForRecommendation(
           tenantId,
           action.recommendationId,
           action.provider,
           actor,
+          route ? routingOf(route) : {},
         );
       } else if (action.kind === 'retry') {
         const ticket = (
@@ -341,7 +381,56 @@ export class CardService {
     return problem;
   }
 
+  /**
+   * The fallback job: offers the undeliverable card to each fallback channel until one delivers
+   * it. None set up: the card shows `unavailable` with what to configure, for admins to see.
+   */
+  async runFallback(tenantId: string, cardId: string): Promise<void> {
+    const [card] = await this.#o.db
+      .select()
+      .from(cards)
+      .where(and(eq(cards.tenantId, tenantId), eq(cards.id, cardId)));
+    if (card?.state !== 'failed' || card.fallbackState === 'delivered') return;
+    const view = await this.#view(tenantId, card.recommendationId);
+    if (!view) return;
+    const notes: string[] = [];
+    let delivered: FallbackOutcome | undefined;
+    for (const channel of this.#fallbacks) {
+      const outcome = await channel.deliver(tenantId, card, view);
+      if (outcome.outcome === 'delivered') {
+        delivered = outcome;
+        break;
+      }
+      notes.push(outcome.note);
+    }
+    const state = delivered ? 'delivered' : 'unavailable';
+    const note = delivered ? delivered.note : notes.length ? notes.join(' ') : NO_FALLBACK_NOTE;
+    await this.#o.db
+      .update(cards)
+      .set({ fallbackState: state, fallbackNote: note.slice(0, 1000), updatedAt: new Date() })
+      .where(and(eq(cards.tenantId, tenantId), eq(cards.id, cardId)));
+    await this.#o.repositories.audit.record(tenantId, {
+      actor: 'system',
+      action: delivered ? 'card.fallback_delivered' : 'card.fallback_unavailable',
+      target: `${card.platform}:${card.channelId}`,
+      after: { cardId, note },
+    });
+    if (!delivered)
+      this.#log.warn({ tenantId, cardId, note }, 'undeliverable card: no fallback channel could take it');
+  }
+
+  /** The fallback job ran out of retries: the card shows the fallback as failed. */
+  async markFallbackGaveUp(tenantId: string, cardId: string): Promise<void> {
+    await this.#o.db
+      .update(cards)
+      .set({ fallbackState: 'failed', updatedAt: new Date() })
+      .where(and(eq(cards.tenantId, tenantId), eq(cards.id, cardId), eq(cards.fallbackState, 'queued')));
+  }
+
   async work(concurrency = 2): Promise<void> {
+    await this.#o.queue.work(cardFallbackJob, async (data) => {
+      await this.runFallback(data.tenantId, data.cardId);
+    });
     await this.#o.queue.work(
       postCardsJob,
       async (data) => {
@@ -353,4 +442,35 @@ export class CardService {
       await this.refresh(data.tenantId, data.recommendationId);
     });
   }
+}
+
+/** The enabled subscription of a channel (naming `provider`, when given). */
+function routeOf(
+  routes: readonly RouteRow[],
+  platform: string,
+  channelId: string,
+  provider?: TicketProviderKind,
+): RouteRow | undefined {
+  const ofChannel = routes.filter((r) => r.enabled && r.platform === platform && r.channelId === channelId);
+  return provider ? ofChannel.find((r) => r.provider === provider) : ofChannel.find((r) => r.provider);
+}
+
+/**
+ * A channel whose subscription names a ticket provider offers that one (when it is Active);
+ * other channels offer every Active provider.
+ */
+function forRoute(view: RecommendationCardView, route: RouteRow | undefined): RecommendationCardView {
+  const named = route?.provider;
+  if (!named) return view;
+  const offered = view.offeredProviders.filter((p) => p.kind === named);
+  return offered.length ? { ...view, offeredProviders: offered } : view;
+}
+
+/** The ticket routing a subscription chose (project, type), over the provider's own. */
+function routingOf(route: RouteRow): Routing {
+  const t = route.target as { project?: unknown; ticketType?: unknown };
+  return {
+    ...(typeof t.project === 'string' && t.project ? { project: t.project } : {}),
+    ...(typeof t.ticketType === 'string' && t.ticketType ? { ticketType: t.ticketType } : {}),
+  };
 }

@@ -125,6 +125,13 @@ export const cards = pgTable(
     state: text('state').notNull().default('pending'),
     /** Why posting failed for good (state `failed`): the platform's error code, e.g. not_in_channel. */
     lastError: text('last_error'),
+    /**
+     * The fallback of a card that could not be delivered (state `failed`): queued | delivered |
+     * unavailable (no fallback channel configured) | failed; null while chat delivery works.
+     */
+    fallbackState: text('fallback_state'),
+    /** What the fallback did or why it could not: recipients, or the missing setting. */
+    fallbackNote: text('fallback_note'),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -151,10 +158,16 @@ export const tickets = pgTable(
     providerStatus: text('provider_status'),
     createdBy: text('created_by'),
     lastError: text('last_error'),
+    /**
+     * Where the ticket goes, chosen at the click: the subscription route of the channel it was
+     * clicked in (project, type), over the provider's own routing. Empty: the provider's routing.
+     */
+    routing: jsonb('routing').$type<Record<string, unknown>>().notNull().default({}),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
   (t) => [
+    index('tickets_tenant_provider_key_idx').on(t.tenantId, t.provider, t.key),
     uniqueIndex('tickets_idempotency_key_uq').on(t.idempotencyKey),
     uniqueIndex('tickets_recommendation_provider_uq').on(t.tenantId, t.recommendationId, t.provider),
   ],
@@ -212,6 +225,31 @@ export const auditLog = pgTable(
   (t) => [index('audit_log_tenant_at_idx').on(t.tenantId, t.at)],
 );
 
+/**
+ * Where a provider sends status-change webhooks for one tenant: `POST /webhooks/<provider>/<public_id>`.
+ * The public id finds the row; the sealed secret proves the sender (Jira: HMAC signature, Azure
+ * DevOps and ServiceNow: Basic auth password).
+ */
+export const webhookEndpoints = pgTable(
+  'webhook_endpoints',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    tenantId: tenantRef(),
+    /** jira | azure-devops | servicenow */
+    provider: text('provider').notNull(),
+    publicId: text('public_id').notNull(),
+    signingSecret: text('signing_secret').notNull(),
+    createdBy: text('created_by'),
+    lastReceivedAt: timestamp('last_received_at', { withTimezone: true }),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex('webhook_endpoints_public_id_uq').on(t.publicId),
+    uniqueIndex('webhook_endpoints_tenant_provider_uq').on(t.tenantId, t.provider),
+  ],
+);
+
 /** Kept for schema versioning checks by `doctor`. */
 export const SCHEMA_TABLES = [
   'tenants',
@@ -224,6 +262,7 @@ export const SCHEMA_TABLES = [
   'identities',
   'api_keys',
   'audit_log',
+  'webhook_endpoints',
 ] as const;
 
 /**
@@ -238,6 +277,8 @@ export const secretContext = {
     `integrations.credentials_secret|${row.tenantId}|${row.kind}`,
   identity: (row: { tenantId: string; platform: string; chatUserId: string }) =>
     `identities.grant_secret|${row.tenantId}|${row.platform}|${row.chatUserId}`,
+  webhook: (row: { tenantId: string; provider: string; publicId: string }) =>
+    `webhook_endpoints.signing_secret|${row.tenantId}|${row.provider}|${row.publicId}`,
 };
 
 export const schema = {
@@ -251,4 +292,5 @@ export const schema = {
   identities,
   apiKeys,
   auditLog,
+  webhookEndpoints,
 };

@@ -1,4 +1,10 @@
-import type { ProviderContext, ProviderDescriptor, TicketProvider, TicketProviderFactory } from './port.js';
+import type {
+  ProviderContext,
+  ProviderDescriptor,
+  TicketProvider,
+  TicketProviderFactory,
+  WebhookSupport,
+} from './port.js';
 
 /**
  * A factory whose adapter code (and its SDK) loads on the first call, not at start-up: the
@@ -7,9 +13,11 @@ import type { ProviderContext, ProviderDescriptor, TicketProvider, TicketProvide
 export function lazyTicketProvider(
   descriptor: ProviderDescriptor,
   load: () => Promise<(context: ProviderContext) => TicketProvider>,
+  webhook?: WebhookSupport,
 ): TicketProviderFactory {
   return {
     descriptor,
+    ...(webhook ? { webhook } : {}),
     create(context) {
       let instance: Promise<TicketProvider> | undefined;
       const get = () => {

@@ -147,8 +147,30 @@ export interface ProviderContext {
   readonly maxAttempts?: number;
 }
 
+/**
+ * How a provider proves that a status webhook is its own: Jira signs the raw body
+ * (`X-Hub-Signature: sha256=<hex HMAC>`, admin webhooks with a secret); Azure DevOps service hooks
+ * and ServiceNow outbound REST messages send Basic auth (user `cloudpi`, the secret as password).
+ */
+export type WebhookAuth = 'hub-signature-sha256' | 'basic';
+
+/** What the core needs to receive a provider's status webhooks; the vendor's format stays in the adapter. */
+export interface WebhookSupport {
+  readonly auth: WebhookAuth;
+  /**
+   * The tickets a delivery is about (keys as createTicket returns them), or [] for events that
+   * do not concern a ticket's status. The payload is never trusted beyond this: the ticket is
+   * read back from the provider before anything changes.
+   */
+  ticketKeys(payload: unknown): string[];
+  /** Setup steps for the admin, naming where in the provider the URL and secret go. */
+  instructions(url: string): string[];
+}
+
 export interface TicketProviderFactory {
   readonly descriptor: ProviderDescriptor;
+  /** Status webhooks, when the provider can send them (else status comes by polling only). */
+  readonly webhook?: WebhookSupport;
   /** One new instance per tenant and call site; never a shared instance mutated per call. */
   create(context: ProviderContext): TicketProvider;
 }

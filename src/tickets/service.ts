@@ -11,6 +11,7 @@ import { createRepositories, type Repositories } from '../storage/repositories/i
 import type { RecommendationRow, TicketRow } from '../storage/repositories/recommendations.js';
 import { recommendations, tickets } from '../storage/schema.js';
 import {
+  type Routing,
   SEVERITIES,
   type Severity,
   TICKET_PROVIDER_KINDS,
@@ -79,6 +80,29 @@ export function ticketInputOf(
   };
 }
 
+/**
+ * The provider's routing with the project and type a subscription chose. Values that belong to
+ * the provider's own project and type are dropped when those change: area and iteration paths
+ * with another project, required field values (described per project and type) with either.
+ */
+export function routingOverride(stored: unknown, base: Routing): Routing {
+  const o = (stored ?? {}) as { project?: unknown; ticketType?: unknown };
+  const project = typeof o.project === 'string' && o.project ? o.project : undefined;
+  const ticketType = typeof o.ticketType === 'string' && o.ticketType ? o.ticketType : undefined;
+  const otherProject = project !== undefined && project !== base.project;
+  const otherType = ticketType !== undefined && ticketType !== base.ticketType;
+  if (!otherProject && !otherType) return base;
+  const { areaPath, iterationPath, fieldValues: _fieldValues, ...rest } = base;
+  return {
+    ...rest,
+    ...(otherProject
+      ? {}
+      : { ...(areaPath ? { areaPath } : {}), ...(iterationPath ? { iterationPath } : {}) }),
+    ...(project ? { project } : {}),
+    ...(ticketType ? { ticketType } : {}),
+  };
+}
+
 export interface TicketServiceOptions {
   readonly db: Database;
   readonly box: SecretBox;
@@ -130,6 +154,8 @@ export class TicketService {
     recommendationId: string,
     provider: TicketProviderKind,
     actor: string,
+    /** Where this ticket goes when it is the first request (the channel's subscription). */
+    routing: Pick<Routing, 'project' | 'ticketType'> = {},
   ): Promise<TicketRequest> {
     if (!(TICKET_PROVIDER_KINDS as readonly string[]).includes(provider)) {
       throw new AppError(ErrorCode.VALIDATION, `Unknown provider "${provider}".`);
@@ -150,6 +176,7 @@ export class TicketService {
         provider,
         idempotencyKeyOf(recommendationId, provider),
         actor,
+        { ...routing },
       );
       if (claimed) {
         await this.#o.queue.send(
@@ -192,7 +219,8 @@ export class TicketService {
     const kind = ticket.provider as TicketProviderKind;
     try {
       const { provider, routing } = await this.#o.integrations.providerFor(tenantId, kind);
-      const ref = await provider.createTicket(ticketInputOf(rec, routing), ticket.idempotencyKey);
+      const chosen = routingOverride(ticket.routing, routing);
+      const ref = await provider.createTicket(ticketInputOf(rec, chosen), ticket.idempotencyKey);
       let status = { status: 'open', providerStatus: null as string | null };
       try {
         const read = await provider.getTicket(ref.key);

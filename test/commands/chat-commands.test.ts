@@ -38,6 +38,7 @@ describe('chat commands (platform-neutral)', () => {
       repositories: service.repositories,
       integrations: service.integrations,
       admins: service.admins,
+      webhooks: service.webhooks,
     });
     const tenantId = (await service.repositories.tenants.ensure('slack', 'T0CHAT')).id;
     admin = { tenantId, platform: 'slack', userId: 'U0ADMIN', platformAdmin: true };
@@ -176,6 +177,33 @@ describe('chat commands (platform-neutral)', () => {
     expect((await commands.unsubscribe(admin, list.items[0]!.id)).title).toBe('Unsubscribed');
     expect((await commands.subscriptions(admin, 'C0CORE')).items).toEqual([]);
     expect((await commands.unsubscribe(admin, 'not-an-id')).tone).toBe('info');
+  });
+
+  it('sets up the status webhook: URL and secret once, then the URL only; rotate makes new ones', async () => {
+    expect(viewOf(await commands.handle(member, parseCommand('webhook azure-devops')))).toMatchObject({
+      tone: 'error',
+    });
+    const notConnected = viewOf(await commands.handle(admin, parseCommand('webhook jira'))) as NoticeView;
+    expect(notConnected).toMatchObject({ tone: 'error' });
+    expect(notConnected.title).toContain('Jira is not connected');
+
+    const first = viewOf(await commands.handle(admin, parseCommand('webhook azure-devops'))) as NoticeView;
+    expect(first).toMatchObject({ tone: 'success', title: 'Azure DevOps webhook ready' });
+    const secret = /shown only now[^:]*: (\S+)/.exec(first.text ?? '')?.[1];
+    const url = /URL: (\S+)/.exec(first.text ?? '')?.[1];
+    expect(secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(url).toMatch(/\/webhooks\/azure-devops\/[A-Za-z0-9_-]{22}$/);
+    expect(first.text).toContain('Basic authentication username: cloudpi');
+
+    const again = viewOf(await commands.handle(admin, parseCommand('webhook azure-devops'))) as NoticeView;
+    expect(again.text).toContain(url!);
+    expect(again.text).not.toContain(secret!);
+    expect(again.text).toContain('No delivery has arrived yet.');
+
+    const rotated = viewOf(await commands.handle(admin, parseCommand('webhook ado rotate'))) as NoticeView;
+    expect(rotated.text).not.toContain(secret!);
+    expect(rotated.text).not.toContain(url!);
+    expect(rotated.text).toMatch(/shown only now/);
   });
 
   it('asks before disconnecting, then disconnects and audits', async () => {

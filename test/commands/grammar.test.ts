@@ -20,6 +20,18 @@ describe('command grammar', () => {
     expect(parseCommand('disconnect servicenow')).toEqual({ name: 'disconnect', provider: 'servicenow' });
   });
 
+  it('parses webhook <provider> [rotate]', () => {
+    expect(parseCommand('webhook jira')).toEqual({ name: 'webhook', provider: 'jira', rotate: false });
+    expect(parseCommand('webhook Azure DevOps rotate')).toEqual({
+      name: 'webhook',
+      provider: 'azure-devops',
+      rotate: true,
+    });
+    expect(parseCommand('webhooks snow')).toEqual({ name: 'webhook', provider: 'servicenow', rotate: false });
+    expect(parseCommand('webhook rotate')).toMatchObject({ name: 'usage', command: 'webhook' });
+    expect(parseCommand('webhook')).toMatchObject({ name: 'usage', command: 'webhook' });
+  });
+
   it('accepts spacing, case and provider spellings people use', () => {
     expect(parseCommand('  CONNECT   Azure DevOps ')).toEqual({ name: 'connect', provider: 'azure-devops' });
     expect(parseCommand('connect ado')).toEqual({ name: 'connect', provider: 'azure-devops' });

@@ -54,6 +54,15 @@ describe('Slack card delivery problems', () => {
     const kept = rows.find((c) => c.channelId === KEPT)!;
     expect(gone).toMatchObject({ state: 'failed', lastError: 'not_in_channel', messageRef: null });
     expect(kept.state).toBe('posted');
+    expect(kept.fallbackState).toBeNull();
+    // Handed to the fallback; with no fallback channel set up, that is recorded for admins.
+    const handed = await waitFor(async () => {
+      const row = (await repositories.recommendations.cards(tenant.id, rec.id)).find((c) => c.id === gone.id);
+      return row?.fallbackState === 'unavailable' ? row : undefined;
+    });
+    expect(handed.fallbackNote).toContain('/cloudpi smtp');
+    const fallbackAudit = await repositories.audit.recent(tenant.id, 20, 'card.fallback_unavailable');
+    expect(fallbackAudit.map((a) => a.target)).toEqual([`slack:${GONE}`]);
     const posts = ws.slack.messages.filter((m) => m.method === 'chat.postMessage');
     expect(posts.map((m) => m.channel)).toEqual([KEPT]);
     // Not retried: exactly one attempt at the channel the bot left.
@@ -70,6 +79,7 @@ describe('Slack card delivery problems', () => {
     expect(adminHome).toContain('Delivery problems');
     expect(adminHome).toContain(`<#${GONE}>`);
     expect(adminHome).toContain('not_in_channel');
+    expect(adminHome).toContain('Fallback not possible');
     const memberHome = await ws.openHome(ws.slack.users.member);
     expect(textOf((memberHome as { blocks?: unknown }).blocks)).not.toContain('Delivery problems');
   });

@@ -4,11 +4,16 @@
  * the block with no spec violation.
  */
 import { afterAll, beforeAll, expect } from 'vitest';
-import { type SlackFake, startSlackFake } from '../support/fakes/slack-fake.js';
+import { type SlackFake, type SlackFakeMessage, startSlackFake } from '../support/fakes/slack-fake.js';
 import { type RunningService, useService } from '../support/service.js';
-import { postSlackCommand, postSlackEvent } from '../support/slack-requests.js';
+import {
+  blockActionsPayload,
+  postSlackCommand,
+  postSlackEvent,
+  postSlackInteraction,
+} from '../support/slack-requests.js';
 import { waitFor } from '../support/wait.js';
-import { eventCallback } from './helpers.js';
+import { button, eventCallback } from './helpers.js';
 
 export const SIGNING_SECRET = 'signing-secret-for-tests-0123456789';
 
@@ -19,9 +24,16 @@ export interface SlackWorkspace {
   command(text: string, user: string, channel: string, responseUrl?: string): Promise<string>;
   /** Opens App Home as `user` and returns the view published for it. */
   openHome(user: string): Promise<Record<string, unknown>>;
+  /** The signed block_actions payload of `user` pressing the button `label` on `message`. */
+  pressPayload(user: string, message: SlackFakeMessage, label: string): Record<string, unknown>;
+  /** `user` presses the button `label` on `message` (a card as posted or updated); expects 200. */
+  press(user: string, message: SlackFakeMessage, label: string): Promise<void>;
 }
 
-export function useSlackWorkspace(extraEnv: Record<string, string> = {}): SlackWorkspace {
+export function useSlackWorkspace(
+  extraEnv: Record<string, string> = {},
+  options: Parameters<typeof useService>[2] = {},
+): SlackWorkspace {
   let slack: SlackFake | undefined;
   const env: Record<string, string> = {
     CLOUDPI_ALLOW_HTTP: 'true',
@@ -33,7 +45,7 @@ export function useSlackWorkspace(extraEnv: Record<string, string> = {}): SlackW
     slack = await startSlackFake();
     Object.assign(env, { SLACK_API_URL: slack.apiUrl, SLACK_BOT_TOKEN: slack.botToken });
   });
-  const running = useService('pglite', env);
+  const running = useService('pglite', env, options);
   afterAll(async () => {
     expect(slack?.specViolations ?? []).toEqual([]);
     await slack?.close();
@@ -74,6 +86,25 @@ export function useSlackWorkspace(extraEnv: Record<string, string> = {}): SlackW
       expect(res.status).toBe(200);
       await waitFor(() => (published() > before ? true : undefined));
       return fake().homeOf(user)!;
+    },
+    pressPayload(user, message, label) {
+      const element = button({ blocks: message.blocks }, label);
+      return blockActionsPayload({
+        teamId: fake().teamId,
+        userId: user,
+        actionId: String(element.action_id),
+        triggerId: fake().issueTriggerId(user),
+        message: { blocks: message.blocks, text: message.text, ts: message.ts, channel: message.channel },
+        channelId: message.channel,
+      });
+    },
+    async press(user, message, label) {
+      const res = await postSlackInteraction(
+        running.service.url,
+        SIGNING_SECRET,
+        this.pressPayload(user, message, label),
+      );
+      expect(res.status).toBe(200);
     },
   };
 }

@@ -44,8 +44,12 @@ describeEachDatabase('secrets at rest', (kind) => {
       grant: { refresh_token: PLAINTEXTS.refreshToken },
       loginValidUntil: new Date(),
     });
+    const webhook = await repos.webhooks.issue(t.id, 'jira', 'test');
+    webhookSecrets.set(t.id, webhook.secret);
     return t;
   }
+  /** Webhook secrets are generated, not chosen: kept per tenant for the checks. */
+  const webhookSecrets = new Map<string, string>();
 
   async function readAll(box: SecretBox, tenantId: string, suffix: string) {
     const repos = createRepositories(store.handle.db, box);
@@ -61,6 +65,9 @@ describeEachDatabase('secrets at rest', (kind) => {
         }
       ).bot.token,
       refreshToken: repos.identities.grant(identity)?.refresh_token,
+      webhook:
+        (await repos.webhooks.findByPublicId('jira', (await repos.webhooks.get(tenantId, 'jira'))!.publicId))
+          ?.secret === webhookSecrets.get(tenantId),
     };
   }
 
@@ -68,14 +75,14 @@ describeEachDatabase('secrets at rest', (kind) => {
     const oldBox = new SecretBox([k1]);
     const a = await seed(oldBox, 'A');
     const b = await seed(oldBox, 'B');
-    expect((await countByKey(store.handle.db)).k1).toBe(8);
+    expect((await countByKey(store.handle.db)).k1).toBe(10);
 
     const ring = new SecretBox([k2, k1]);
     // Written while rotation is pending: already on k2, must stay readable and untouched.
     const c = await seed(ring, 'C');
     const report = await rotateSecrets(store.handle.db, ring, 3);
-    expect(report.rotated).toBe(8);
-    expect(report.byKey).toEqual({ k2: 12 });
+    expect(report.rotated).toBe(10);
+    expect(report.byKey).toEqual({ k2: 15 });
 
     // After rotation the old key can be dropped from the keyring.
     const onlyNew = new SecretBox([k2]);
@@ -84,7 +91,7 @@ describeEachDatabase('secrets at rest', (kind) => {
       [b, 'B'],
       [c, 'C'],
     ] as const) {
-      expect(await readAll(onlyNew, tenant.id, suffix)).toEqual(PLAINTEXTS);
+      expect(await readAll(onlyNew, tenant.id, suffix)).toEqual({ ...PLAINTEXTS, webhook: true });
     }
     const again = await rotateSecrets(store.handle.db, ring);
     expect(again.rotated).toBe(0);
@@ -109,7 +116,7 @@ describeEachDatabase('secrets at rest', (kind) => {
 
   it('leaves no plaintext secret in a full dump of the database', async () => {
     const box = new SecretBox([k1]);
-    await seed(box, 'DUMP');
+    const dumped = await seed(box, 'DUMP');
     let dump: Buffer;
     if (kind === 'pglite') {
       // The raw data directory: heap pages, WAL and all.
@@ -122,7 +129,7 @@ describeEachDatabase('secrets at rest', (kind) => {
         dump = execFileSync(`${PG_BIN}/pg_dump`, ['--no-owner', url], { maxBuffer: 64 * 1024 * 1024 });
       } else {
         const rows = await store.handle.rows<{ t: string }>(
-          sql`select string_agg(x::text, E'\n') as t from (select row_to_json(r) x from integrations r union all select row_to_json(r) from installations r union all select row_to_json(r) from identities r union all select row_to_json(r) from audit_log r) s`,
+          sql`select string_agg(x::text, E'\n') as t from (select row_to_json(r) x from integrations r union all select row_to_json(r) from installations r union all select row_to_json(r) from identities r union all select row_to_json(r) from audit_log r union all select row_to_json(r) from webhook_endpoints r) s`,
         );
         dump = Buffer.from(rows[0]?.t ?? '');
       }
@@ -131,6 +138,7 @@ describeEachDatabase('secrets at rest', (kind) => {
     // The dump holds the non-secret settings in clear, so the search itself works...
     expect(dump.includes('smtp.example.com')).toBe(true);
     // ...and none of the secrets.
-    for (const secret of Object.values(PLAINTEXTS)) expect(dump.includes(secret), secret).toBe(false);
+    for (const secret of [...Object.values(PLAINTEXTS), webhookSecrets.get(dumped.id)!])
+      expect(dump.includes(secret), secret).toBe(false);
   });
 });

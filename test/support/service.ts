@@ -1,6 +1,6 @@
 import { afterAll, beforeAll } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import { type Service, startService } from '../../src/main.js';
+import { type Service, type StartOptions, startService } from '../../src/main.js';
 import { type DatabaseKind, type FreshDatabase, freshDatabase } from './databases.js';
 import { keyEntry, masterKey } from './keys.js';
 import { memoryLogger } from './logs.js';
@@ -13,7 +13,11 @@ export interface RunningService {
 }
 
 /** The real service (HTTP, jobs, database) in this process on a free port, for one describe block. */
-export function useService(kind: DatabaseKind, env: Record<string, string> = {}): RunningService {
+export function useService(
+  kind: DatabaseKind,
+  env: Record<string, string> = {},
+  options: Omit<StartOptions, 'logger'> = {},
+): RunningService {
   const running = {} as RunningService;
   beforeAll(async () => {
     running.fresh = await freshDatabase(kind);
@@ -27,7 +31,7 @@ export function useService(kind: DatabaseKind, env: Record<string, string> = {})
     });
     const { logger, text } = memoryLogger('info');
     running.logs = text;
-    running.service = await startService(config, { logger });
+    running.service = await startService(config, { ...options, logger });
     running.url = (path) => `${running.service.url}${path}`;
   });
   afterAll(async () => {

@@ -286,7 +286,8 @@ function statusBoardBlocks(board: StatusBoardView, ids: ActionIds): Block[] {
     // A Slack channel id is shown as a mention; anything else (another platform's id) as text.
     const channel = (id: string) => (/^[CGD][A-Z0-9]{2,}$/.test(id) ? `<#${id}>` : e(id));
     const problems = board.deliveryProblems.map(
-      (p) => `${channel(p.channelId)}  \`${e(p.reason)}\`  ·  ${e(p.title)}`,
+      (p) =>
+        `${channel(p.channelId)}  \`${e(p.reason)}\`  ·  ${e(p.title)}${p.fallback ? `\n      ${e(p.fallback)}` : ''}`,
     );
     blocks.push({ type: 'divider', block_id: 'divider.delivery' });
     blocks.push({
@@ -719,6 +720,12 @@ const SEVERITY_EMOJI: Record<string, string> = {
 
 /** Ticket statuses a card shows as resolved. */
 const RESOLVED_STATUSES = new Set(['done', 'closed']);
+const STATUS_LABELS: Record<string, string> = {
+  open: 'Open',
+  in_progress: 'In progress',
+  done: 'Done',
+  closed: 'Closed',
+};
 
 /** A recommendation card (chat.postMessage / chat.update): escaped, cut to Block Kit's limits. */
 export function renderCard(view: RecommendationCardView): { text: string; blocks: Block[] } {
@@ -739,28 +746,35 @@ export function renderCard(view: RecommendationCardView): { text: string; blocks
   // Labels are ours; values come from the recommendation and are escaped.
   const fields: Mrkdwn[] = facts
     .filter((f): f is [string, string] => Boolean(f[1]))
-    .map(([label, value]) => ({ type: 'mrkdwn', text: cut(`*${label}*\n${e(value)}`, 2000) }));
+    .map(([label, value]) => ({
+      type: 'mrkdwn',
+      text: cut(`*${label}*\n${e(value)}`, 2000),
+      verbatim: true,
+    }));
   if (fields.length > 0)
     blocks.push({ type: 'section', block_id: 'card.facts', fields: fields.slice(0, 10) });
 
   const ticket = view.ticket;
-  const status = (text: string): Block => ({
+  const status = (text: string, blockId = 'card.ticket'): Block => ({
     type: 'context',
-    block_id: 'card.ticket',
-    elements: [{ type: 'mrkdwn', text: cut(text, LIMITS.contextText) }],
+    block_id: blockId,
+    elements: [{ type: 'mrkdwn', text: cut(text, LIMITS.contextText), verbatim: true }],
   });
-  if (view.dismissed) blocks.push(status(':no_entry_sign: Dismissed in this channel.'));
+  if (view.dismissed) blocks.push(status(':no_entry_sign: Dismissed in this channel.', 'card.dismissed'));
   if (ticket.kind === 'creating') blocks.push(status(':hourglass_flowing_sand: Creating ticket…'));
   else if (ticket.kind === 'created') {
-    const url = ticket.url ? safeUrl(ticket.url) : undefined;
-    const key = e(ticket.key).replace(/\|/g, '');
+    // Key and URL are bounded on their own, so cutting the line can never split the link.
+    const url = ticket.url && ticket.url.length <= 2000 ? safeUrl(ticket.url) : undefined;
+    const key = e(cut(ticket.key, 255)).replace(/\|/g, '');
     const slackUser = /^slack:([A-Z0-9]+)$/.exec(ticket.createdBy ?? '')?.[1];
     const who = slackUser ? ` by <@${slackUser}>` : ticket.createdBy ? ` by ${e(ticket.createdBy)}` : '';
     const ref = url ? `<${url}|${key}>` : key;
+    // The provider's own word ("In Review") when known; ours otherwise.
+    const shown = e(ticket.providerStatus?.trim() || STATUS_LABELS[ticket.status] || ticket.status);
     blocks.push(
       RESOLVED_STATUSES.has(ticket.status)
-        ? status(`:white_check_mark: Resolved · Ticket ${ref} · ${e(ticket.status)}${who}`)
-        : status(`:ticket: Ticket ${ref} · ${e(ticket.status)}${who}`),
+        ? status(`:white_check_mark: Resolved · Ticket ${ref} · ${shown}${who}`)
+        : status(`:ticket: Ticket ${ref} · ${shown}${who}`),
     );
   } else if (ticket.kind === 'failed')
     blocks.push(status(`:warning: The ticket could not be created: ${e(ticket.reason)}`));

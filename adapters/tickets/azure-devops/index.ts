@@ -4,6 +4,7 @@
  */
 import { lazyTicketProvider } from '../../../src/tickets/lazy-provider.js';
 import { azureDevOpsFields } from './credentials.js';
+import { azureDevOpsWebhook } from './webhook.js';
 
 export const azureDevOpsProvider = lazyTicketProvider(
   { kind: 'azure-devops', displayName: 'Azure DevOps', fields: azureDevOpsFields, ticketNoun: 'work item' },
@@ -11,6 +12,7 @@ export const azureDevOpsProvider = lazyTicketProvider(
     const { AzureDevOpsProvider } = await import('./provider.js');
     return (context) => new AzureDevOpsProvider(context);
   },
+  azureDevOpsWebhook,
 );
 
 export { normalizeOrganizationUrl, ORGANIZATION_URL_FIELD, PAT_FIELD } from './credentials.js';

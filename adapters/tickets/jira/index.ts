@@ -5,6 +5,7 @@
 import type { TicketProviderFactory } from '../../../src/tickets/port.js';
 import { JIRA_FIELDS } from './credentials.js';
 import { createJiraProvider } from './provider.js';
+import { jiraWebhook } from './webhook.js';
 
 export const jiraProvider: TicketProviderFactory = {
   descriptor: {
@@ -14,6 +15,7 @@ export const jiraProvider: TicketProviderFactory = {
     ticketNoun: 'issue',
   },
   create: (context) => createJiraProvider(context),
+  webhook: jiraWebhook,
 };
 
 export { JIRA_FIELDS, JiraField } from './credentials.js';

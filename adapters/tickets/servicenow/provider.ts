@@ -33,6 +33,7 @@ import {
   stateName,
   valueAndDisplay,
 } from './mapping.js';
+import { serviceNowWebhook } from './webhook.js';
 
 /** Roles that may create incidents in a base instance (sn_incident_write: newer releases). */
 const CREATE_ROLES = ['itil', 'sn_incident_write', 'incident_manager', 'itil_admin', 'admin'];
@@ -388,4 +389,5 @@ export const serviceNowProvider: TicketProviderFactory = {
   create(context: ProviderContext): TicketProvider {
     return new ServiceNowTicketProvider(context);
   },
+  webhook: serviceNowWebhook,
 };

@@ -8,6 +8,7 @@ import { IntegrationRepository } from './integrations.js';
 import { RecommendationRepository } from './recommendations.js';
 import { RouteRepository } from './routes.js';
 import { TenantRepository } from './tenants.js';
+import { WebhookRepository } from './webhooks.js';
 
 export interface Repositories {
   readonly tenants: TenantRepository;
@@ -18,6 +19,7 @@ export interface Repositories {
   readonly identities: IdentityRepository;
   readonly routes: RouteRepository;
   readonly recommendations: RecommendationRepository;
+  readonly webhooks: WebhookRepository;
 }
 
 /** The repositories over one database or transaction handle. */
@@ -31,5 +33,6 @@ export function createRepositories(db: Database, box: SecretBox): Repositories {
     identities: new IdentityRepository(db, box),
     routes: new RouteRepository(db),
     recommendations: new RecommendationRepository(db),
+    webhooks: new WebhookRepository(db, box),
   };
 }

@@ -136,10 +136,12 @@ export class RecommendationRepository {
     provider: string,
     idempotencyKey: string,
     createdBy: string,
+    /** Project / type chosen at the click (the channel's subscription); kept only by the claimer. */
+    routing: Record<string, unknown> = {},
   ): Promise<{ ticket: TicketRow; claimed: boolean }> {
     const [inserted] = await this.db
       .insert(tickets)
-      .values({ tenantId, recommendationId, provider, idempotencyKey, createdBy })
+      .values({ tenantId, recommendationId, provider, idempotencyKey, createdBy, routing })
       .onConflictDoNothing()
       .returning();
     if (inserted) return { ticket: inserted, claimed: true };

@@ -31,7 +31,12 @@
  * Active (InProgress), Resolved (Resolved), Closed (Completed); Bug requires the custom field
  * Custom.CostCenter (FinOps, Platform or Security). Area paths Ops, Ops\Cloud, Ops\Cloud\Compute,
  * Ops\Data; iterations Ops, Ops\Sprint 1, Ops\Sprint 2. setStatus: open -> New, in_progress ->
- * Active, done -> Closed (setState sets any state name).
+ * Active, done -> Closed (setState sets any state name; setting the current state changes nothing).
+ *
+ * Webhooks (addWebhook) stand for service hook subscriptions to "Work item updated" with the "Web
+ * Hooks" consumer: every state change POSTs a `workitem.updated` event (the update's changed
+ * fields, and the whole revision), with Basic authentication when the hook has a user name or
+ * password.
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -43,6 +48,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { PROJECT_ROOT } from '../../../src/paths.js';
 import type { ProviderFake } from './provider-fake.js';
 import { checkSchema, type Schema, type SchemaDialect } from './schema-check.js';
+import { basicAuthorization, createWebhookSender } from './webhook-delivery.js';
 
 export interface AzureDevOpsFakeRequest {
   method: string;
@@ -548,6 +554,17 @@ function cannotFindField(name: string): Answer {
 const SIGN_IN_PAGE =
   '<!DOCTYPE html><html><head><title>Azure DevOps Services | Sign In</title></head><body><form id="signin" action="https://app.vssps.visualstudio.com/_signin">Sign in to your account</form></body></html>';
 
+function escapeHtml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+/** Identity fields in a service hook's revision read "Display Name <unique name>", not IdentityRefs. */
+function identityText(value: unknown): unknown {
+  if (!value || typeof value !== 'object' || !('uniqueName' in value)) return value;
+  const identity = value as { displayName?: unknown; uniqueName?: unknown };
+  return `${String(identity.displayName)} <${String(identity.uniqueName)}>`;
+}
+
 function header(headers: IncomingHttpHeaders, name: string): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value[0] : value;
@@ -563,6 +580,8 @@ export async function startAzureDevOpsFake(): Promise<AzureDevOpsFake> {
   const pat = `pat${randomUUID().replace(/-/g, '')}`;
   const expiredPat = `expired${randomUUID().replace(/-/g, '')}`;
   const collectionId = randomUUID();
+  const accountId = randomUUID();
+  const webhooks = createWebhookSender();
   const requests: AzureDevOpsFakeRequest[] = [];
   const specViolations: string[] = [];
   const workItems = new Map<number, AzureDevOpsFakeWorkItem>();
@@ -1456,13 +1475,102 @@ export async function startAzureDevOpsFake(): Promise<AzureDevOpsFake> {
     if (!item) throw new Error(`the fake has no work item ${key}`);
     return item;
   };
+  /** The workitem.updated event of the update that made `item` its current revision. */
+  const workItemUpdated = (
+    item: AzureDevOpsFakeWorkItem,
+    changed: Record<string, { oldValue: unknown; newValue: unknown }>,
+    subscriptionId: string,
+    notificationId: number,
+  ) => {
+    const itemUrl = `${base}/${item.projectId}/_apis/wit/workItems/${item.id}`;
+    const html = `${base}/web/wi.aspx?pcguid=${collectionId}&id=${item.id}`;
+    const name = `${String(item.fields['System.WorkItemType'])} #${item.id}`;
+    const title = String(item.fields['System.Title']);
+    const state = String(item.fields['System.State']);
+    const by = IDENTITY.displayName;
+    const text = `${name} (${title}) transitioned to ${state} by ${by}\r\n(${html})`;
+    const htmlText = `<a href="${escapeHtml(html)}">${escapeHtml(name)}</a> (${escapeHtml(title)}) transitioned to ${escapeHtml(state)} by ${escapeHtml(by)}`;
+    const markdown = `[${name}](${html}) (${title}) transitioned to ${state} by ${by}`;
+    const container = (id: string) => ({ id, baseUrl: `${base}/` });
+    return {
+      subscriptionId,
+      notificationId,
+      id: randomUUID(),
+      eventType: 'workitem.updated',
+      publisherId: 'tfs',
+      message: { text, html: htmlText, markdown },
+      detailedMessage: {
+        text: `${text}\r\n\r\n- New State: ${state}\r\n`,
+        html: `${htmlText}<ul>\r\n<li>New State: ${escapeHtml(state)}</li></ul>`,
+        markdown: `${markdown}\r\n\r\n* New State: ${state}\r\n`,
+      },
+      resource: {
+        // Update n made revision n: update 1 is the creation.
+        id: item.rev,
+        workItemId: item.id,
+        rev: item.rev,
+        revisedBy: { ...identityRef(), name: `${IDENTITY.displayName} <${IDENTITY.uniqueName}>` },
+        // The update's revision is the current one, which Azure DevOps dates "until the end of time".
+        revisedDate: '9999-01-01T00:00:00Z',
+        fields: changed,
+        _links: {
+          self: { href: `${itemUrl}/updates/${item.rev}` },
+          workItemUpdates: { href: `${itemUrl}/updates` },
+          parent: { href: itemUrl },
+          html: { href: html },
+        },
+        url: `${itemUrl}/updates/${item.rev}`,
+        revision: {
+          id: item.id,
+          rev: item.rev,
+          // A revision's fields leave out System.Id (it is `id`) and write identities as text.
+          fields: Object.fromEntries(
+            Object.entries(item.fields)
+              .filter(([ref]) => ref !== 'System.Id')
+              .map(([ref, value]) => [ref, identityText(value)]),
+          ),
+          _links: {
+            self: { href: `${itemUrl}/revisions/${item.rev}` },
+            workItemRevisions: { href: `${itemUrl}/revisions` },
+            parent: { href: itemUrl },
+          },
+          url: `${itemUrl}/revisions/${item.rev}`,
+        },
+      },
+      resourceVersion: '1.0-preview.2',
+      resourceContainers: {
+        collection: container(collectionId),
+        account: container(accountId),
+        project: container(item.projectId),
+      },
+      createdDate: new Date().toISOString(),
+    };
+  };
+
   const setState = (key: string, state: string) => {
     const item = itemFor(key);
     if (!STATES.some((s) => s.name === state)) throw new Error(`unknown state ${state}`);
-    item.fields['System.State'] = state;
-    item.fields['System.Reason'] = state === 'New' ? 'New' : `Moved to state ${state}`;
-    item.fields['System.ChangedDate'] = new Date().toISOString();
+    // Saving a work item without a change makes no revision, so no update and no event.
+    if (item.fields['System.State'] === state) return;
+    const now = new Date().toISOString();
+    const next: Record<string, unknown> = {
+      'System.State': state,
+      'System.Reason': state === 'New' ? 'New' : `Moved to state ${state}`,
+      'System.ChangedDate': now,
+      'Microsoft.VSTS.Common.StateChangeDate': now,
+    };
+    const changed: Record<string, { oldValue: unknown; newValue: unknown }> = {
+      'System.Rev': { oldValue: item.rev, newValue: item.rev + 1 },
+    };
+    for (const [ref, value] of Object.entries(next)) {
+      changed[ref] = { oldValue: item.fields[ref], newValue: value };
+      item.fields[ref] = value;
+    }
     item.rev++;
+    webhooks.send(({ hook, id, sent }) => ({
+      body: JSON.stringify(workItemUpdated(item, changed, id, sent)),
+      headers: { 'Content-Type': 'application/json; charset=utf-8', ...basicAuthorization(hook) },
+    }));
   };
 
   return {
@@ -1505,6 +1613,11 @@ export async function startAzureDevOpsFake(): Promise<AzureDevOpsFake> {
       setState(key, status === 'open' ? 'New' : status === 'in_progress' ? 'Active' : 'Closed');
     },
     setState,
+    addWebhook(hook) {
+      webhooks.add(hook);
+    },
+    webhookDeliveries: webhooks.deliveries,
+    webhooksSettled: () => webhooks.settled(),
     answerBadAuthWithSignInPage(enabled) {
       signInPageForBadAuth = enabled;
     },

@@ -19,8 +19,13 @@
  * `{ deployment: 'server' }` turns it into Jira Data Center: REST API v2 under the context path
  * /jira, Bearer personal access tokens, plain-string descriptions, GET /project and POST /search
  * (Data Center has neither /project/search nor /search/jql).
+ *
+ * Webhooks (addWebhook) work like admin webhooks on either deployment: every status change
+ * (setStatus) POSTs a `jira:issue_updated` event with the status changelog, signed with the hook's
+ * secret in `X-Hub-Signature: sha256=<hex HMAC-SHA256 of the raw body>` when it has one. Links in
+ * the event are REST API v2 links on Cloud too, as Jira writes them in webhook bodies.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -30,6 +35,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { PROJECT_ROOT } from '../../../src/paths.js';
 import type { ProviderFake } from './provider-fake.js';
 import { checkSchema, type Schema, type SchemaDialect } from './schema-check.js';
+import { createWebhookSender, hubSignature } from './webhook-delivery.js';
 
 export type JiraFakeDeployment = 'cloud' | 'server';
 
@@ -366,6 +372,8 @@ export async function startJiraFake(options: JiraFakeOptions = {}): Promise<Jira
   let loseNextCreate = false;
   let rateLimit = { count: 0, seconds: 0, path: undefined as RegExp | undefined };
   let failure = { count: 0, status: 500, path: undefined as RegExp | undefined };
+  const webhooks = createWebhookSender();
+  let nextChangelogId = 10_500;
 
   const projects = new Map<string, FakeProject>();
   const makeProject = (
@@ -471,6 +479,83 @@ export async function startJiraFake(options: JiraFakeOptions = {}): Promise<Jira
   };
   const findIssue = (idOrKey: string) =>
     issues.get(idOrKey.toUpperCase()) ?? [...issues.values()].find((i) => i.id === idOrKey);
+
+  // ---- webhooks: the jira:issue_updated event of a status change
+
+  const webhookEvent = (issue: JiraFakeIssue, from: JiraFakeIssue['status']) => {
+    // Webhook bodies carry v2 links on Cloud as well.
+    const v2 = (suffix: string) => `${site}/rest/api/2${suffix}`;
+    const project = findProject(issue.project)!;
+    const type = project.issueTypes.find((t) => t.id === issue.issueTypeId)!;
+    const status = STATUSES[issue.status];
+    return {
+      timestamp: Date.now(),
+      webhookEvent: 'jira:issue_updated',
+      issue_event_type_name: 'issue_generic',
+      user: cloud
+        ? {
+            self: v2(`/user?accountId=${ACCOUNT.accountId}`),
+            accountId: ACCOUNT.accountId,
+            displayName: ACCOUNT.displayName,
+            active: true,
+            timeZone: 'Europe/Berlin',
+            accountType: 'atlassian',
+          }
+        : {
+            self: v2(`/user?username=${ACCOUNT.serverName}`),
+            name: ACCOUNT.serverName,
+            key: ACCOUNT.serverKey,
+            emailAddress: ACCOUNT.email,
+            displayName: ACCOUNT.displayName,
+            active: true,
+            timeZone: 'Europe/Berlin',
+          },
+      issue: {
+        id: issue.id,
+        self: v2(`/issue/${issue.id}`),
+        key: issue.key,
+        fields: {
+          summary: issue.sent.summary,
+          // Jira always lists labels, empty when the issue has none.
+          labels: (issue.sent.labels as string[] | undefined) ?? [],
+          issuetype: {
+            self: v2(`/issuetype/${type.id}`),
+            id: type.id,
+            name: type.name,
+            subtask: type.subtask,
+          },
+          project: {
+            self: v2(`/project/${project.id}`),
+            id: project.id,
+            key: project.key,
+            name: project.name,
+          },
+          status: {
+            self: v2(`/status/${status.id}`),
+            description: '',
+            iconUrl: `${site}/images/icons/statuses/generic.png`,
+            name: status.name,
+            id: status.id,
+            statusCategory: { self: v2(`/statuscategory/${status.category.id}`), ...status.category },
+          },
+        },
+      },
+      changelog: {
+        id: String(nextChangelogId++),
+        items: [
+          {
+            field: 'status',
+            fieldtype: 'jira',
+            fieldId: 'status',
+            from: STATUSES[from].id,
+            fromString: STATUSES[from].name,
+            to: status.id,
+            toString: status.name,
+          },
+        ],
+      },
+    };
+  };
 
   // ---- authentication, exactly as strict as Jira
 
@@ -957,8 +1042,28 @@ export async function startJiraFake(options: JiraFakeOptions = {}): Promise<Jira
     setStatus(key, status) {
       const issue = issues.get(key);
       if (!issue) throw new Error(`the Jira fake has no issue ${key}`);
+      // Setting the status it already has is no transition: no changelog, no webhook.
+      if (issue.status === status) return;
+      const from = issue.status;
       issue.status = status;
+      // One body for every hook (built now, as of this change); each hook signs it with its own secret.
+      const body = JSON.stringify(webhookEvent(issue, from));
+      webhooks.send(({ hook }) => ({
+        body,
+        headers: {
+          'Content-Type': 'application/json; charset=UTF-8',
+          'User-Agent': 'Atlassian Webhook HTTP Client',
+          'X-Atlassian-Webhook-Identifier': randomUUID(),
+          ...(cloud ? { 'X-Atlassian-Webhook-Flow': 'Primary' } : {}),
+          ...(hook.secret ? { 'X-Hub-Signature': hubSignature(hook.secret, body) } : {}),
+        },
+      }));
     },
+    addWebhook(hook) {
+      webhooks.add(hook);
+    },
+    webhookDeliveries: webhooks.deliveries,
+    webhooksSettled: () => webhooks.settled(),
     setPermission(project, permission, granted) {
       const p = findProject(project);
       if (!p) throw new Error(`the Jira fake has no project ${project}`);

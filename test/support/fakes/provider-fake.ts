@@ -5,6 +5,31 @@
  */
 import type { ProviderValues, Routing } from '../../../src/tickets/port.js';
 
+/** A webhook as an admin registers it at the provider: where to POST, and how to authenticate. */
+export interface FakeWebhook {
+  readonly url: string;
+  /** Jira: the webhook secret the body is signed with (X-Hub-Signature). */
+  readonly secret?: string;
+  /** Azure DevOps, ServiceNow: Basic authentication sent with every delivery. */
+  readonly username?: string;
+  readonly password?: string;
+}
+
+/** One POST the fake made to a webhook. */
+export interface FakeWebhookDelivery {
+  readonly url: string;
+  /** The receiver's answer status; undefined when no answer came (refused, reset, timed out). */
+  readonly status: number | undefined;
+  /** The exact body sent. */
+  readonly body: string;
+  /** The headers the fake set (fetch adds its own, e.g. Content-Length, on top). */
+  readonly headers: Record<string, string>;
+  /** When the delivery started (ms since the epoch). */
+  readonly at: number;
+  /** Why no answer came. */
+  readonly error?: string;
+}
+
 export interface ProviderFake {
   /** Base URL of the fake (http://127.0.0.1:<port>/...), as an admin would type it. */
   readonly url: string;
@@ -28,5 +53,11 @@ export interface ProviderFake {
   setDelay(ms: number): void;
   /** Moves a ticket to a provider status (by the fake's own status names: see each fake). */
   setStatus(key: string, status: 'open' | 'in_progress' | 'done'): void;
+  /** Registers a webhook the fake calls on every status change of a ticket. */
+  addWebhook(hook: FakeWebhook): void;
+  /** Every delivery attempted, with the receiver's answer status (undefined when the connection failed). */
+  readonly webhookDeliveries: FakeWebhookDelivery[];
+  /** Resolves when every delivery started so far has been answered. */
+  webhooksSettled(): Promise<void>;
   close(): Promise<void>;
 }

@@ -6,12 +6,19 @@
  * test/fixtures/specs/servicenow/README.md. Where the real instance is lenient (unknown fields on
  * insert, unknown fields in sysparm_fields or sysparm_query, choice values) the fake is lenient in
  * the same way, and records what it ignored so tests can assert the adapter sent nothing wasted.
+ *
+ * Webhooks (addWebhook) stand for what an admin builds on an instance, which has no webhook of its
+ * own: a business rule "after update" on incident, condition "State changes", that sends an
+ * outbound REST message (POST, Content-Type application/json, Basic auth profile when the hook has
+ * a user name or password) with the record's table, sys_id, number, state, correlation_id and
+ * sys_updated_on, all strings as GlideRecord's getValue gives them.
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Routing } from '../../../src/tickets/port.js';
 import type { ProviderFake } from './provider-fake.js';
+import { basicAuthorization, createWebhookSender } from './webhook-delivery.js';
 
 export type ServiceNowAuth = 'basic' | 'oauth_client_credentials' | 'oauth_password';
 
@@ -359,6 +366,7 @@ export async function startServiceNowFake(options: ServiceNowFakeOptions = {}): 
   let loseNextCreate = false;
   let delayMs = 0;
   let baseUrl = '';
+  const webhooks = createWebhookSender();
 
   const matches = (fault: Fault | undefined, path: string) =>
     fault !== undefined && fault.remaining > 0 && (!fault.path || fault.path.test(path));
@@ -873,10 +881,25 @@ export async function startServiceNowFake(options: ServiceNowFakeOptions = {}): 
   };
   const setState = (number: string, state: keyof typeof STATE_CHOICES) => {
     const row = incidentByNumber(number);
+    // An update that changes nothing is not written (sys_updated_on stays), and the rule's condition
+    // "State changes" is false: nothing is sent.
+    if (row.state === state) return;
     row.state = state;
     row.incident_state = state;
     row.active = state === '7' || state === '8' ? 'false' : 'true';
     row.sys_updated_on = timestamp();
+    const body = JSON.stringify({
+      table: 'incident',
+      sys_id: row.sys_id ?? '',
+      number: row.number ?? '',
+      state: row.state,
+      correlation_id: row.correlation_id ?? '',
+      sys_updated_on: row.sys_updated_on,
+    });
+    webhooks.send(({ hook }) => ({
+      body,
+      headers: { 'Content-Type': 'application/json', ...basicAuthorization(hook) },
+    }));
   };
 
   return {
@@ -906,6 +929,11 @@ export async function startServiceNowFake(options: ServiceNowFakeOptions = {}): 
       setState(key, status === 'open' ? '1' : status === 'in_progress' ? '2' : '6');
     },
     setState,
+    addWebhook(hook) {
+      webhooks.add(hook);
+    },
+    webhookDeliveries: webhooks.deliveries,
+    webhooksSettled: () => webhooks.settled(),
     setRoles,
     setMandatory(element, mandatory) {
       const row = rows('sys_dictionary').find((d) => d.name === 'incident' && d.element === element);
