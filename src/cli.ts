@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { type AppConfig, loadConfig, readDotEnv } from './config.js';
@@ -12,6 +12,7 @@ import { JobQueue } from './jobs/queue.js';
 import { createLogger } from './logger.js';
 import { startService } from './main.js';
 import { createMetrics } from './metrics.js';
+import { teamsPackage } from './packaging/teams-package.js';
 import { PROJECT_ROOT } from './paths.js';
 import {
   INGEST_BODY_LIMIT_BYTES,
@@ -312,6 +313,34 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         );
       }
       io.out(`${JSON.stringify(slackManifest(url, opts.name), null, 2)}\n`);
+    });
+
+  const teams = program.command('teams').description('Microsoft Teams app setup');
+  teams
+    .command('package')
+    .description(
+      'Write the Teams app package (manifest with your bot id and URL, and the icons) to upload in Teams or the Teams admin center',
+    )
+    .requiredOption('--bot-id <id>', 'the Microsoft App ID of the Azure Bot registration (MICROSOFT_APP_ID)')
+    .option('--url <url>', 'the https URL Teams reaches this service at (default: CLOUDPI_PUBLIC_URL)')
+    .option('--app-id <id>', 'the Teams app id, a GUID (default: the bot id)')
+    .option('--out <file>', 'where to write the zip', 'cloudpi-teams.zip')
+    .action(async (opts: { botId: string; url?: string; appId?: string; out: string }) => {
+      const url = opts.url ?? readDotEnv(io.env).CLOUDPI_PUBLIC_URL;
+      if (!url)
+        throw new AppError(
+          'VALIDATION',
+          'Give the https URL Teams reaches this service at: cloudpi teams package --bot-id <id> --url https://bot.example.com',
+        );
+      const zip = await teamsPackage({
+        botId: opts.botId,
+        url,
+        ...(opts.appId ? { appId: opts.appId } : {}),
+      });
+      writeFileSync(opts.out, zip);
+      io.out(
+        `Wrote ${opts.out} (${zip.length} bytes). Upload it in Teams (Apps > Manage your apps > Upload an app) or the Teams admin center (Teams apps > Manage apps > Upload new app).\n`,
+      );
     });
 
   try {

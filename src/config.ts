@@ -44,6 +44,19 @@ export const ENV_DOCS: Record<string, string> = {
     'OAuth mode: a random string of 16+ characters that signs the OAuth state parameter (openssl rand -hex 32).',
   SLACK_API_URL:
     'Base URL of the Slack Web API. Default https://slack.com/api/ (override for Enterprise gateways and tests).',
+  MICROSOFT_APP_ID:
+    'Teams: the Microsoft App ID of the Azure Bot registration (a GUID). Unset: /api/messages runs unauthenticated, for local testing from this machine only.',
+  MICROSOFT_APP_PASSWORD:
+    'Teams: a client secret of that app registration (Certificates & secrets). Needed unless MICROSOFT_APP_TYPE is UserAssignedMSI.',
+  MICROSOFT_APP_TYPE:
+    'Teams: MultiTenant, SingleTenant or UserAssignedMSI, as the Azure Bot registration says. Default MultiTenant.',
+  MICROSOFT_APP_TENANT_ID: 'Teams: the Entra tenant id (GUID) of a SingleTenant or UserAssignedMSI bot.',
+  MICROSOFT_LOGIN_URL:
+    'Teams: the authority the bot gets its tokens from. Default https://login.microsoftonline.com/botframework.com (MultiTenant) or https://login.microsoftonline.com/<tenant id> (override for sovereign clouds and tests).',
+  MICROSOFT_OPENID_METADATA_URL:
+    "Teams: the Bot Connector's OpenID metadata used to check inbound tokens. Default https://login.botframework.com/v1/.well-known/openidconfiguration.",
+  MICROSOFT_TOKEN_ISSUER:
+    'Teams: the issuer of inbound Bot Connector tokens. Default https://api.botframework.com.',
 };
 
 /** A 5-field cron expression (pg-boss schedules, UTC). */
@@ -102,6 +115,8 @@ const httpUrl = z
     { message: 'expected an http:// or https:// URL' },
   )
   .transform((v) => v.replace(/\/+$/, ''));
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const MASTER_KEY_ENTRY = /^([A-Za-z0-9_-]{1,32}):([A-Za-z0-9+/=_-]+)$/;
 
@@ -194,6 +209,27 @@ const envSchema = z.object({
   SLACK_CLIENT_SECRET: z.string().trim().min(8, { message: 'expected the Client Secret' }).optional(),
   SLACK_STATE_SECRET: z.string().trim().min(16, { message: 'expected at least 16 characters' }).optional(),
   SLACK_API_URL: httpUrl.transform((v) => `${v}/`).optional(),
+  MICROSOFT_APP_ID: z
+    .string()
+    .trim()
+    .regex(GUID, {
+      message: 'expected the Microsoft App ID, a GUID like 00000000-0000-0000-0000-000000000000',
+    })
+    .optional(),
+  MICROSOFT_APP_PASSWORD: z.string().trim().min(8, { message: 'expected the client secret' }).optional(),
+  MICROSOFT_APP_TYPE: z
+    .enum(['MultiTenant', 'SingleTenant', 'UserAssignedMSI'], {
+      message: 'expected MultiTenant, SingleTenant or UserAssignedMSI',
+    })
+    .optional(),
+  MICROSOFT_APP_TENANT_ID: z
+    .string()
+    .trim()
+    .regex(GUID, { message: 'expected the Entra tenant id, a GUID' })
+    .optional(),
+  MICROSOFT_LOGIN_URL: httpUrl.optional(),
+  MICROSOFT_OPENID_METADATA_URL: httpUrl.optional(),
+  MICROSOFT_TOKEN_ISSUER: httpUrl.optional(),
 });
 
 /** Slack: one workspace (a bot token) or OAuth distribution to many; undefined when not configured. */
@@ -258,6 +294,57 @@ function slackConfig(env: Env, data: z.infer<typeof envSchema>): SlackConfig | u
   return undefined;
 }
 
+/**
+ * Teams: `authenticated` with an Azure Bot registration (every request must carry a valid Bot
+ * Framework token), or `local` without one (no tokens either way; only loopback callers and
+ * loopback service URLs, for the Bot Framework Emulator / Teams Toolkit on this machine).
+ */
+export type TeamsConfig =
+  | {
+      readonly mode: 'authenticated';
+      readonly appId: string;
+      readonly appPassword: string | undefined;
+      readonly appType: 'MultiTenant' | 'SingleTenant' | 'UserAssignedMSI';
+      readonly appTenantId: string | undefined;
+      readonly loginUrl: string;
+      readonly openIdMetadataUrl: string;
+      readonly tokenIssuer: string;
+    }
+  | { readonly mode: 'local' };
+
+const TEAMS_DEFAULTS = {
+  loginBase: 'https://login.microsoftonline.com',
+  openIdMetadataUrl: 'https://login.botframework.com/v1/.well-known/openidconfiguration',
+  tokenIssuer: 'https://api.botframework.com',
+};
+
+function teamsConfig(env: Env, data: z.infer<typeof envSchema>): TeamsConfig | string {
+  if (data.MICROSOFT_APP_ID === undefined) {
+    const stray = ['MICROSOFT_APP_PASSWORD', 'MICROSOFT_APP_TENANT_ID', 'MICROSOFT_APP_TYPE'].find(
+      (n) => env[n] !== undefined,
+    );
+    if (stray) return `MICROSOFT_APP_ID: ${stray} is set, but the bot's Microsoft App ID is missing`;
+    return { mode: 'local' };
+  }
+  const appType = data.MICROSOFT_APP_TYPE ?? 'MultiTenant';
+  if (appType !== 'UserAssignedMSI' && data.MICROSOFT_APP_PASSWORD === undefined)
+    return `MICROSOFT_APP_PASSWORD: a ${appType} bot needs the client secret of its app registration`;
+  if (appType !== 'MultiTenant' && data.MICROSOFT_APP_TENANT_ID === undefined)
+    return `MICROSOFT_APP_TENANT_ID: a ${appType} bot needs the Entra tenant id of its app registration`;
+  return {
+    mode: 'authenticated',
+    appId: data.MICROSOFT_APP_ID,
+    appPassword: data.MICROSOFT_APP_PASSWORD,
+    appType,
+    appTenantId: data.MICROSOFT_APP_TENANT_ID,
+    loginUrl:
+      data.MICROSOFT_LOGIN_URL ??
+      `${TEAMS_DEFAULTS.loginBase}/${appType === 'MultiTenant' ? 'botframework.com' : data.MICROSOFT_APP_TENANT_ID}`,
+    openIdMetadataUrl: data.MICROSOFT_OPENID_METADATA_URL ?? TEAMS_DEFAULTS.openIdMetadataUrl,
+    tokenIssuer: data.MICROSOFT_TOKEN_ISSUER ?? TEAMS_DEFAULTS.tokenIssuer,
+  };
+}
+
 export interface AppConfig {
   readonly port: number;
   readonly host: string;
@@ -281,6 +368,7 @@ export interface AppConfig {
   readonly logFormat: 'json' | 'pretty' | undefined;
   /** Undefined: Slack is not configured (the service runs without it). */
   readonly slack: SlackConfig | undefined;
+  readonly teams: TeamsConfig;
 }
 
 type Env = Record<string, string | undefined>;
@@ -337,6 +425,8 @@ export function loadConfig(rawEnv: Env = process.env): AppConfig {
   const slackResult = result.success ? slackConfig(env, result.data) : undefined;
   if (typeof slackResult === 'string') problems.push(slackResult);
   const slack = typeof slackResult === 'string' ? undefined : slackResult;
+  const teamsResult = result.success ? teamsConfig(env, result.data) : undefined;
+  if (typeof teamsResult === 'string') problems.push(teamsResult);
   if (problems.length > 0 || !result.success) {
     throw new AppError(
       ErrorCode.CONFIG_INVALID,
@@ -366,6 +456,7 @@ export function loadConfig(rawEnv: Env = process.env): AppConfig {
     logLevel: data.LOG_LEVEL,
     logFormat: data.LOG_FORMAT,
     slack: slack ? Object.freeze(slack) : undefined,
+    teams: Object.freeze(teamsResult as TeamsConfig),
   });
 }
 
@@ -377,6 +468,7 @@ const SECRET_VARIABLES = new Set([
   'SLACK_BOT_TOKEN',
   'SLACK_CLIENT_SECRET',
   'SLACK_STATE_SECRET',
+  'MICROSOFT_APP_PASSWORD',
 ]);
 
 function describeProblem(name: string, expected: string, got: string | undefined): string {

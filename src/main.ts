@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import type { SlackApp } from '../adapters/chat/slack/index.js';
+import { lazyTeamsApp, type TeamsApp } from '../adapters/chat/teams/index.js';
 import { ticketProviderFactories } from '../adapters/tickets/index.js';
 import { ChatCommands } from './commands/chat-commands.js';
 import type { AppConfig } from './config.js';
@@ -44,6 +45,8 @@ export interface Service {
   readonly chat: ChatCommands;
   /** The Slack app, when SLACK_* is configured. */
   readonly slack: SlackApp | undefined;
+  /** The Teams bot at /api/messages (authenticated, or local mode without MICROSOFT_APP_ID). */
+  readonly teams: TeamsApp;
   readonly secretBox: SecretBox;
   readonly metrics: Metrics;
   readonly app: Express;
@@ -171,8 +174,22 @@ export async function startService(config: AppConfig, options: StartOptions = {}
           ...(options.now ? { now: options.now } : {}),
         })
       : undefined;
+    // teams-ai and botbuilder load on the first Teams request or card (lazyTeamsApp).
+    const teams = lazyTeamsApp({
+      config: config.teams,
+      chat,
+      tenants: repositories.tenants,
+      conversations: repositories.conversations,
+      logger,
+      cards,
+    });
+    if (config.teams.mode === 'local')
+      logger.warn(
+        'Teams runs WITHOUT authentication (MICROSOFT_APP_ID is not set): /api/messages accepts unsigned requests from this machine only. Set MICROSOFT_APP_ID and MICROSOFT_APP_PASSWORD before exposing it.',
+      );
     deadLetterCards = cards;
     if (slack) cards.registerPublisher(slack.cardPublisher);
+    cards.registerPublisher(teams.cardPublisher);
     await cards.work();
     await scheduleHealthChecks({
       queue: jobs,
@@ -204,7 +221,10 @@ export async function startService(config: AppConfig, options: StartOptions = {}
       isDraining: () => draining,
       apiRateLimitPerMinute: config.apiRateLimitPerMinute,
       metricsToken: config.metricsToken,
-      ...(slack ? { mount: (express: Express) => slack.mount(express) } : {}),
+      mount: (express: Express) => {
+        slack?.mount(express);
+        teams.mount(express);
+      },
       readiness: async () => {
         const checks: Record<string, string> = {};
         checks.database = await database
@@ -228,7 +248,13 @@ export async function startService(config: AppConfig, options: StartOptions = {}
     listening = address;
     const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address === '0.0.0.0' ? '127.0.0.1' : address.address}:${address.port}`;
     logger.info(
-      { url, database: database.kind, publicUrl: config.publicUrl, slack: slack?.mode ?? 'off' },
+      {
+        url,
+        database: database.kind,
+        publicUrl: config.publicUrl,
+        slack: slack?.mode ?? 'off',
+        teams: teams.mode,
+      },
       'CloudPi ChatOps is listening',
     );
 
@@ -246,6 +272,7 @@ export async function startService(config: AppConfig, options: StartOptions = {}
       recommendations,
       chat,
       slack,
+      teams,
       secretBox,
       metrics,
       app,
@@ -259,11 +286,11 @@ export async function startService(config: AppConfig, options: StartOptions = {}
           draining = true;
           logger.info('shutting down: no new connections; finishing requests and jobs');
           await closeServer(server, config.shutdownTimeoutMs);
-          // Slack listeners keep working after their ack (live verify, views.update): let them end.
-          if (slack) {
+          // Slack listeners and Teams submits keep working after their ack (live verify): let them end.
+          {
             let timer: NodeJS.Timeout | undefined;
             await Promise.race([
-              slack.close(),
+              Promise.all([slack?.close(), teams.close()]),
               new Promise<void>((resolve) => {
                 timer = setTimeout(resolve, config.shutdownTimeoutMs);
               }),

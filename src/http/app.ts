@@ -71,6 +71,21 @@ export function createHttpApp(options: HttpAppOptions): Express {
     res.type(options.metrics.registry.contentType).send(await options.metrics.registry.metrics());
   });
 
+  // The Teams manifest links these (developer.privacyUrl / termsOfUseUrl): plain pages saying
+  // whose policy applies, since each organization runs its own instance.
+  for (const [page, title] of [
+    ['privacy', 'Privacy'],
+    ['terms', 'Terms of use'],
+  ] as const) {
+    app.get(`/legal/${page}`, (_req, res) => {
+      res
+        .type('html')
+        .send(
+          `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>CloudPi ChatOps: ${title}</title></head><body><main><h1>${title}</h1><p>This CloudPi ChatOps service is run by your organization. It stores the integration settings your admins enter (secrets encrypted), the recommendations CloudPi sends, and the chat and ticket references needed to keep cards current. Your organization's own ${title.toLowerCase()} policy applies; ask your CloudPi administrator.</p></main></body></html>`,
+        );
+    });
+  }
+
   options.mount?.(app);
   if (options.webhooks) app.use(webhookRoutes({ webhooks: options.webhooks }));
 

@@ -296,6 +296,29 @@ export class CardService {
     });
   }
 
+  /**
+   * The card as a copy in `channelId` shows it now (its route's provider, dismissed there or
+   * not): what a platform answers a button press or a refresh with.
+   */
+  async viewFor(
+    tenantId: string,
+    recommendationId: string,
+    platform: string,
+    channelId: string,
+  ): Promise<RecommendationCardView | undefined> {
+    const view = await this.#view(tenantId, recommendationId);
+    if (!view) return undefined;
+    const [routes, copies] = await Promise.all([
+      this.#o.repositories.routes.list(tenantId, { platform, channelId }),
+      this.#o.repositories.recommendations.cards(tenantId, recommendationId),
+    ]);
+    const copy = copies.find((c) => c.platform === platform && c.channelId === channelId);
+    return {
+      ...forRoute(view, routeOf(routes, platform, channelId)),
+      dismissed: copy?.state === 'dismissed',
+    };
+  }
+
   /** Shows the current state in every posted copy of the card. */
   async refresh(tenantId: string, recommendationId: string): Promise<void> {
     const previous = this.#locks.get(recommendationId) ?? Promise.resolve();
@@ -338,6 +361,11 @@ export class CardService {
     channelId: string,
     actor: string,
     action: CardAction,
+    /**
+     * Off: the other copies are updated in the background (Teams answers the press with the
+     * updated card itself, within its invoke deadline).
+     */
+    options: { readonly awaitRefresh?: boolean } = {},
   ): Promise<string | undefined> {
     let problem: string | undefined;
     try {
@@ -377,7 +405,12 @@ export class CardService {
       problem = isAppError(error) ? error.message : 'Something went wrong on our side. Try again.';
       this.#log.warn({ err: error, tenantId, action: action.kind }, 'card action failed');
     }
-    await this.refresh(tenantId, action.recommendationId);
+    const refreshed = this.refresh(tenantId, action.recommendationId);
+    if (options.awaitRefresh === false)
+      refreshed.catch((error: unknown) =>
+        this.#log.warn({ err: error, tenantId }, 'cards could not be refreshed after a press'),
+      );
+    else await refreshed;
     return problem;
   }
 

@@ -226,6 +226,34 @@ export const auditLog = pgTable(
 );
 
 /**
+ * Conversations the bot can post into without being asked (Teams proactive messages): the
+ * conversation reference Teams gave us on install, on conversationUpdate and on every message,
+ * so that cards reach subscribed channels later. Slack needs none (a channel id is enough).
+ */
+export const conversations = pgTable(
+  'conversations',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    tenantId: tenantRef(),
+    platform: text('platform').notNull(),
+    /** Teams: the channel's thread id (19:...@thread.tacv2), a group chat or a personal chat id. */
+    conversationId: text('conversation_id').notNull(),
+    /** personal | channel | groupChat */
+    kind: text('kind').notNull(),
+    /** Teams: the team (its General channel's id) a channel belongs to. */
+    teamId: text('team_id'),
+    name: text('name'),
+    /** The Bot Framework ConversationReference (service URL, bot, conversation), without user data. */
+    reference: jsonb('reference').$type<Record<string, unknown>>().notNull(),
+    /** Set when the platform said the bot was removed (uninstall, 403 from the connector). */
+    removedAt: timestamp('removed_at', { withTimezone: true }),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [uniqueIndex('conversations_tenant_platform_id_uq').on(t.tenantId, t.platform, t.conversationId)],
+);
+
+/**
  * Where a provider sends status-change webhooks for one tenant: `POST /webhooks/<provider>/<public_id>`.
  * The public id finds the row; the sealed secret proves the sender (Jira: HMAC signature, Azure
  * DevOps and ServiceNow: Basic auth password).
@@ -263,6 +291,7 @@ export const SCHEMA_TABLES = [
   'api_keys',
   'audit_log',
   'webhook_endpoints',
+  'conversations',
 ] as const;
 
 /**
@@ -293,4 +322,5 @@ export const schema = {
   apiKeys,
   auditLog,
   webhookEndpoints,
+  conversations,
 };

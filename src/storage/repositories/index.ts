@@ -2,6 +2,7 @@ import type { SecretBox } from '../../crypto/secret-box.js';
 import type { Database } from '../db.js';
 import { ApiKeyRepository } from './api-keys.js';
 import { AuditLogRepository } from './audit-log.js';
+import { ConversationRepository } from './conversations.js';
 import { IdentityRepository } from './identities.js';
 import { InstallationRepository } from './installations.js';
 import { IntegrationRepository } from './integrations.js';
@@ -20,6 +21,7 @@ export interface Repositories {
   readonly routes: RouteRepository;
   readonly recommendations: RecommendationRepository;
   readonly webhooks: WebhookRepository;
+  readonly conversations: ConversationRepository;
 }
 
 /** The repositories over one database or transaction handle. */
@@ -34,5 +36,6 @@ export function createRepositories(db: Database, box: SecretBox): Repositories {
     routes: new RouteRepository(db),
     recommendations: new RecommendationRepository(db),
     webhooks: new WebhookRepository(db, box),
+    conversations: new ConversationRepository(db),
   };
 }

@@ -1,0 +1,189 @@
+/**
+ * The Teams bot: a teams-ai Application on botbuilder's TeamsAdapter (a CloudAdapter), mounted at
+ * /api/messages. With MICROSOFT_APP_ID every request must carry a valid Bot Framework token
+ * (botbuilder's JWT validation, against the Bot Connector's OpenID metadata) and every reply is
+ * sent with a token for the bot (MSAL client credentials). Without it the bot runs in local
+ * mode for the Bot Framework Emulator / Teams Toolkit: no tokens, so only loopback callers and
+ * loopback service URLs are accepted.
+ */
+import { createRequire } from 'node:module';
+import { isIP } from 'node:net';
+import { Application, TeamsAdapter } from '@microsoft/teams-ai';
+import type { ConfigurationBotFrameworkAuthenticationOptions } from 'botbuilder';
+import { MsalServiceClientCredentialsFactory } from 'botframework-connector';
+import express, { type Express, type Request, type Response, Router } from 'express';
+import type { ChatCommands } from '../../../src/commands/chat-commands.js';
+import type { TeamsConfig } from '../../../src/config.js';
+import type { Logger } from '../../../src/logger.js';
+import type { CardPublisher, CardService } from '../../../src/recommendations/card.js';
+import type { ConversationRepository } from '../../../src/storage/repositories/conversations.js';
+import type { TenantRepository } from '../../../src/storage/repositories/tenants.js';
+import { registerTeamsHandlers } from './handlers.js';
+
+export { TEAMS_PLATFORM } from './handlers.js';
+
+import { createTeamsPublisher, type ProactiveSender } from './publisher.js';
+
+export const MESSAGES_PATH = '/api/messages';
+/** Activities are small; a card submit with every field at its maximum stays far below this. */
+const BODY_LIMIT = '512kb';
+
+export interface TeamsAppOptions {
+  readonly config: TeamsConfig;
+  readonly chat: ChatCommands;
+  readonly tenants: TenantRepository;
+  readonly conversations: ConversationRepository;
+  readonly logger: Logger;
+  readonly cards?: CardService;
+}
+
+export interface TeamsApp {
+  readonly mode: TeamsConfig['mode'];
+  mount(app: Express): void;
+  /** POST /api/messages, as one handler (what `mount` adds; the lazy loader calls it). */
+  readonly router: Router;
+  /** Posts and updates recommendation cards in Teams conversations (proactive messages). */
+  readonly cardPublisher: CardPublisher;
+  /** Waits for work still running after an acknowledgement (slow verifications). */
+  close(): Promise<void>;
+}
+
+/** botbuilder's configuration for the registration, with our overridable endpoints. */
+export function botFrameworkAuthOptions(config: TeamsConfig): ConfigurationBotFrameworkAuthenticationOptions {
+  if (config.mode === 'local') return {};
+  return {
+    MicrosoftAppId: config.appId,
+    MicrosoftAppPassword: config.appPassword ?? '',
+    MicrosoftAppType: config.appType,
+    MicrosoftAppTenantId: config.appTenantId ?? '',
+    ToChannelFromBotLoginUrl: config.loginUrl,
+    ToBotFromChannelOpenIdMetadataUrl: config.openIdMetadataUrl,
+    ToBotFromChannelTokenIssuer: config.tokenIssuer,
+  } as ConfigurationBotFrameworkAuthenticationOptions;
+}
+
+export function isLoopback(address: string | undefined): boolean {
+  if (!address) return false;
+  const plain = address.startsWith('::ffff:') ? address.slice(7) : address;
+  if (isIP(plain) === 4) return plain.startsWith('127.');
+  return plain === '::1';
+}
+
+export function isLoopbackUrl(url: string | undefined): boolean {
+  try {
+    const host = new URL(url ?? '').hostname.replace(/^\[|\]$/g, '');
+    return host === 'localhost' || isLoopback(host);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The bot's outbound credentials: MSAL client credentials against the configured authority.
+ * `knownAuthorities` keeps MSAL from asking login.microsoftonline.com to vouch for the authority
+ * first (instance discovery), so sovereign clouds and test authorities work the same way.
+ */
+function credentialsFactory(config: TeamsConfig): MsalServiceClientCredentialsFactory | undefined {
+  if (config.mode === 'local' || config.appType === 'UserAssignedMSI') return undefined;
+  // msal-node ships CommonJS and ESM builds; botframework-connector types against the CommonJS one.
+  const msal = createRequire(import.meta.url)('@azure/msal-node') as typeof import('@azure/msal-node');
+  const client = new msal.ConfidentialClientApplication({
+    auth: {
+      clientId: config.appId,
+      clientSecret: config.appPassword ?? '',
+      authority: config.loginUrl,
+      knownAuthorities: [new URL(config.loginUrl).host],
+    },
+  });
+  return new MsalServiceClientCredentialsFactory(config.appId, client as never);
+}
+
+export function createTeamsApp(options: TeamsAppOptions): TeamsApp {
+  const { config, logger } = options;
+  const log = logger.child({ component: 'teams' });
+  const factory = credentialsFactory(config);
+  const adapter = factory
+    ? new TeamsAdapter(botFrameworkAuthOptions(config), factory)
+    : new TeamsAdapter(botFrameworkAuthOptions(config));
+  adapter.onTurnError = async (context, error) => {
+    log.error({ err: error, type: context.activity.type, name: context.activity.name }, 'Teams turn failed');
+  };
+  const app = new Application({ adapter, removeRecipientMention: false, startTypingTimer: false });
+  const botAppId = config.mode === 'authenticated' ? config.appId : '';
+  const sender: ProactiveSender = {
+    async send(reference, activity) {
+      let id: string | undefined;
+      await adapter.continueConversationAsync(botAppId, reference, async (context) => {
+        id = (await context.sendActivity(activity))?.id;
+      });
+      return id;
+    },
+    async update(reference, activity) {
+      await adapter.continueConversationAsync(botAppId, reference, async (context) => {
+        await context.updateActivity(activity);
+      });
+    },
+  };
+  const cardPublisher = createTeamsPublisher({
+    conversations: options.conversations,
+    sender,
+    logger: log,
+  });
+  const handlers = registerTeamsHandlers(app, {
+    chat: options.chat,
+    tenants: options.tenants,
+    conversations: options.conversations,
+    cards: options.cards,
+    sender,
+    logger: log,
+    ...(config.mode === 'authenticated' && config.appType === 'SingleTenant' && config.appTenantId
+      ? { onlyTenant: config.appTenantId }
+      : {}),
+  });
+
+  const router = Router();
+  router.post(
+    MESSAGES_PATH,
+    (req: Request, res: Response, next) => {
+      if (config.mode === 'local' && !isLoopback(req.socket.remoteAddress)) {
+        res.status(401).json({
+          error: {
+            code: 'UNAUTHENTICATED',
+            message:
+              'Teams is in local mode (no MICROSOFT_APP_ID): only requests from this machine are accepted.',
+          },
+        });
+        return;
+      }
+      next();
+    },
+    express.json({ limit: BODY_LIMIT }),
+    (req: Request, res: Response, next) => {
+      // Without tokens nothing proves where a service URL came from: never call out of this machine.
+      const serviceUrl = (req.body as { serviceUrl?: string } | undefined)?.serviceUrl;
+      if (config.mode === 'local' && !isLoopbackUrl(serviceUrl)) {
+        res.status(400).json({
+          error: {
+            code: 'VALIDATION',
+            message: 'Teams is in local mode: the activity must name a loopback serviceUrl.',
+          },
+        });
+        return;
+      }
+      next();
+    },
+    async (req: Request, res: Response) => {
+      await adapter.process(req, res, (context) => app.run(context).then(() => undefined));
+    },
+  );
+
+  return {
+    mode: config.mode,
+    router,
+    mount(server) {
+      server.use(router);
+    },
+    cardPublisher,
+    close: () => handlers.drain(),
+  };
+}
