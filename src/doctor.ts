@@ -177,7 +177,7 @@ function teamsCheck(env: Record<string, string | undefined>): Check {
   return {
     level: 'warn',
     name: 'Microsoft Teams',
-    detail: `not configured: set ${missing.join(', ')} (and MICROSOFT_APP_TENANT_ID / MICROSOFT_APP_TYPE for single-tenant bots) from your Azure Bot registration.`,
+    detail: `local mode: /api/messages is unauthenticated and answers this machine only. For Teams, set ${missing.join(', ')} (and MICROSOFT_APP_TENANT_ID / MICROSOFT_APP_TYPE for single-tenant bots) from your Azure Bot registration.`,
   };
 }
 

@@ -9,7 +9,7 @@
 import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
 import { Application, TeamsAdapter } from '@microsoft/teams-ai';
-import type { ConfigurationBotFrameworkAuthenticationOptions } from 'botbuilder';
+import type { ConfigurationBotFrameworkAuthenticationOptions, TurnContext } from 'botbuilder';
 import { MsalServiceClientCredentialsFactory } from 'botframework-connector';
 import express, { type Express, type Request, type Response, Router } from 'express';
 import type { ChatCommands } from '../../../src/commands/chat-commands.js';
@@ -110,16 +110,34 @@ export function createTeamsApp(options: TeamsAppOptions): TeamsApp {
   };
   const app = new Application({ adapter, removeRecipientMention: false, startTypingTimer: false });
   const botAppId = config.mode === 'authenticated' ? config.appId : '';
+  /**
+   * A proactive turn. Errors are caught inside the turn and thrown here: the adapter would
+   * otherwise hand them to onTurnError and the caller would never learn the send failed.
+   */
+  async function proactive(
+    reference: Parameters<ProactiveSender['send']>[0],
+    logic: (context: TurnContext) => Promise<void>,
+  ) {
+    let failure: unknown;
+    await adapter.continueConversationAsync(botAppId, reference, async (context) => {
+      try {
+        await logic(context);
+      } catch (error) {
+        failure = error;
+      }
+    });
+    if (failure) throw failure;
+  }
   const sender: ProactiveSender = {
     async send(reference, activity) {
       let id: string | undefined;
-      await adapter.continueConversationAsync(botAppId, reference, async (context) => {
+      await proactive(reference, async (context) => {
         id = (await context.sendActivity(activity))?.id;
       });
       return id;
     },
     async update(reference, activity) {
-      await adapter.continueConversationAsync(botAppId, reference, async (context) => {
+      await proactive(reference, async (context) => {
         await context.updateActivity(activity);
       });
     },
