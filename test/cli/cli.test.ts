@@ -224,7 +224,7 @@ describeEachDatabase('cloudpi commands', (kind) => {
       '[warn] Slack: not configured. One workspace needs SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET',
     );
     expect(result.out).toContain(
-      '[warn] Microsoft Teams: not configured: set MICROSOFT_APP_ID, MICROSOFT_APP_PASSWORD',
+      '[warn] Microsoft Teams: local mode: /api/messages is unauthenticated and answers this machine only. For Teams, set MICROSOFT_APP_ID, MICROSOFT_APP_PASSWORD',
     );
     const slack = await cli({ ...env, SLACK_BOT_TOKEN: 'xoxb-1', SLACK_SIGNING_SECRET: 's' }, 'doctor');
     expect(slack.out).toContain('[ok]   Slack: single-workspace mode');
