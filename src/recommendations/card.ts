@@ -110,6 +110,27 @@ export interface CardPublisher {
   ): Promise<void>;
 }
 
+/** Ticket statuses a card shows as resolved. */
+const RESOLVED_STATUSES: ReadonlySet<string> = new Set(['done', 'closed']);
+const STATUS_LABELS: Readonly<Record<string, string>> = {
+  open: 'Open',
+  in_progress: 'In progress',
+  done: 'Done',
+  closed: 'Closed',
+};
+
+type CreatedTicket = Extract<CardTicketState, { kind: 'created' }>;
+
+/** Done or closed: the card shows the recommendation as resolved. */
+export function isResolved(ticket: Pick<CreatedTicket, 'status'>): boolean {
+  return RESOLVED_STATUSES.has(ticket.status);
+}
+
+/** What a card calls the ticket's status: the provider's own word ("In Review") when known, ours otherwise. */
+export function ticketStatusLabel(ticket: Pick<CreatedTicket, 'status' | 'providerStatus'>): string {
+  return ticket.providerStatus?.trim() || STATUS_LABELS[ticket.status] || ticket.status;
+}
+
 export function formatSavings(amount: number, currency: string): string {
   try {
     return new Intl.NumberFormat('en-US', { style: 'currency', currency }).format(amount);

@@ -23,7 +23,11 @@ import type {
   Tone,
   View,
 } from '../../../src/commands/views.js';
-import type { RecommendationCardView } from '../../../src/recommendations/card.js';
+import {
+  isResolved,
+  type RecommendationCardView,
+  ticketStatusLabel,
+} from '../../../src/recommendations/card.js';
 import { TICKET_PROVIDER_KINDS, type TicketProviderKind } from '../../../src/tickets/port.js';
 
 type Block = types.KnownBlock;
@@ -718,15 +722,6 @@ const SEVERITY_EMOJI: Record<string, string> = {
   low: ':white_circle:',
 };
 
-/** Ticket statuses a card shows as resolved. */
-const RESOLVED_STATUSES = new Set(['done', 'closed']);
-const STATUS_LABELS: Record<string, string> = {
-  open: 'Open',
-  in_progress: 'In progress',
-  done: 'Done',
-  closed: 'Closed',
-};
-
 /** A recommendation card (chat.postMessage / chat.update): escaped, cut to Block Kit's limits. */
 export function renderCard(view: RecommendationCardView): { text: string; blocks: Block[] } {
   const blocks: Block[] = [
@@ -770,9 +765,9 @@ export function renderCard(view: RecommendationCardView): { text: string; blocks
     const who = slackUser ? ` by <@${slackUser}>` : ticket.createdBy ? ` by ${e(ticket.createdBy)}` : '';
     const ref = url ? `<${url}|${key}>` : key;
     // The provider's own word ("In Review") when known; ours otherwise.
-    const shown = e(ticket.providerStatus?.trim() || STATUS_LABELS[ticket.status] || ticket.status);
+    const shown = e(ticketStatusLabel(ticket));
     blocks.push(
-      RESOLVED_STATUSES.has(ticket.status)
+      isResolved(ticket)
         ? status(`:white_check_mark: Resolved · Ticket ${ref} · ${shown}${who}`)
         : status(`:ticket: Ticket ${ref} · ${shown}${who}`),
     );

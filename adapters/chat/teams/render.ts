@@ -50,7 +50,11 @@ import type {
   Tone,
   View,
 } from '../../../src/commands/views.js';
-import type { RecommendationCardView } from '../../../src/recommendations/card.js';
+import {
+  isResolved,
+  type RecommendationCardView,
+  ticketStatusLabel,
+} from '../../../src/recommendations/card.js';
 import { SUBSCRIBE_FIELDS, type SubmittedValue } from '../../../src/recommendations/subscriptions.js';
 import type { TicketProviderKind } from '../../../src/tickets/port.js';
 
@@ -1198,15 +1202,6 @@ const SEVERITY_ICON: Record<string, string> = {
   low: '⚪',
 };
 
-/** Ticket statuses a card shows as resolved. */
-const RESOLVED_STATUSES = new Set(['done', 'closed']);
-const STATUS_LABELS: Record<string, string> = {
-  open: 'Open',
-  in_progress: 'In progress',
-  done: 'Done',
-  closed: 'Closed',
-};
-
 /** "teams:29:1abc…" is an id, not a name: the card view carries no display name to show. */
 function creatorName(createdBy: string | null): string | undefined {
   if (!createdBy?.trim()) return undefined;
@@ -1260,16 +1255,14 @@ function recommendationCard(budget: Budget, view: RecommendationCardView): Adapt
   if (ticket.kind === 'creating') body.push(state('⏳ Creating ticket…'));
   else if (ticket.kind === 'created') {
     const ref = markdownLink(ticket.url, cut(ticket.key, limit(budget, TEXT_LIMITS.title)));
-    const status = ticket.providerStatus?.trim() || STATUS_LABELS[ticket.status] || ticket.status;
+    const status = ticketStatusLabel(ticket);
     const who = creatorName(ticket.createdBy);
     const parts = [
       `Ticket ${ref}`,
       esc(budget, status, TEXT_LIMITS.title),
       ...(who ? [`by ${esc(budget, who, TEXT_LIMITS.title)}`] : []),
     ].join(' · ');
-    body.push(
-      RESOLVED_STATUSES.has(ticket.status) ? state(`✅ Resolved · ${parts}`, 'good') : state(`🎫 ${parts}`),
-    );
+    body.push(isResolved(ticket) ? state(`✅ Resolved · ${parts}`, 'good') : state(`🎫 ${parts}`));
   } else if (ticket.kind === 'failed')
     body.push(
       state(
