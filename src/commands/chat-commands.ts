@@ -218,6 +218,7 @@ export class ChatCommands {
         url: tickets.url,
         provider: tickets.provider,
         status: tickets.status,
+        providerStatus: tickets.providerStatus,
         title: recommendations.title,
       })
       .from(tickets)
@@ -245,7 +246,18 @@ export class ChatCommands {
       ],
       recentTickets: recent
         .filter((t) => t.key && t.url)
-        .map((t) => ({ key: t.key!, url: t.url!, provider: t.provider, title: t.title, status: t.status })),
+        .map((t) => {
+          const kind = providerKindOf(t.provider);
+          return {
+            key: t.key!,
+            url: t.url!,
+            provider: t.provider,
+            ...(kind ? { providerName: this.#o.integrations.descriptor(kind).displayName } : {}),
+            providerStatus: t.providerStatus,
+            title: t.title,
+            status: t.status,
+          };
+        }),
       ...(canEdit
         ? {
             deliveryProblems: (await this.#o.repositories.recommendations.failedCards(actor.tenantId)).map(

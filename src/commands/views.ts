@@ -66,6 +66,10 @@ export interface RecentTicket {
   readonly key: string;
   readonly url: string;
   readonly provider: string;
+  /** "Jira", "Azure DevOps": the provider's display name. */
+  readonly providerName?: string;
+  /** The provider's own status name, when it was read. */
+  readonly providerStatus?: string | null;
   readonly title: string;
   readonly status: string;
 }

@@ -25,7 +25,7 @@ import { cards } from '../storage/schema.js';
 import { type Routing, TICKET_PROVIDER_KINDS, type TicketProviderKind } from '../tickets/port.js';
 import type { TicketService } from '../tickets/service.js';
 import type { StoredRecommendation } from './ingest.js';
-import { filtersOf, matches } from './subscriptions.js';
+import { CLOUD_LABELS, filtersOf, matches } from './subscriptions.js';
 
 export const postCardsJob = defineJob({
   name: 'cards.post',
@@ -170,7 +170,7 @@ export function cardViewOf(
     title: row.title,
     ...(p.resource ? { resource: p.resource } : {}),
     ...(p.account ? { account: p.account } : {}),
-    ...(p.cloud ? { cloud: p.cloud } : {}),
+    ...(p.cloud ? { cloud: CLOUD_LABELS[p.cloud as keyof typeof CLOUD_LABELS] ?? p.cloud } : {}),
     ...(p.category ? { category: p.category } : {}),
     ...(typeof p.monthlySavings === 'number'
       ? { savings: formatSavings(p.monthlySavings, p.currency ?? 'USD') }

@@ -98,7 +98,7 @@ function unescapedSpecials(markdown: string): string[] {
 }
 
 /** Our own ticket links, taken out so the rest can be checked for injected markup. */
-const OUR_LINK = /\[(?:[^\]\\]|\\.)*\]\(https:\/\/jira\.example\.com\/[^)\s]*\)/g;
+const OUR_LINK = /\[(?:[^\]\\]|\\.)*\]\(https:\/\/(?:jira\.example\.com|app\.cloudpi\.example)\/[^)\s]*\)/g;
 
 function expectLiteral(card: unknown): void {
   const texts = markdownOf(card);
@@ -852,15 +852,13 @@ describe('Teams rendering: recommendation cards', () => {
         { title: 'Severity', value: '🟠 high' },
       ],
     });
-    expect(actionsOf(card).find((a) => a.type === 'Action.OpenUrl')).toEqual({
-      type: 'Action.OpenUrl',
-      title: 'Open in CloudPi',
-      url: 'https://app.cloudpi.example/recommendations/1',
-    });
+    // The link is a line of the card (the button row keeps room for its titles).
+    expect(markdownOf(card)).toContain('🔗 [Open in CloudPi](https://app.cloudpi.example/recommendations/1)');
     const unsafe = renderRecommendationCard(rec({ link: 'javascript:alert(1)' }));
-    expect(actionsOf(unsafe).some((a) => a.type === 'Action.OpenUrl')).toBe(false);
+    expect(JSON.stringify(unsafe)).not.toContain('javascript:');
+    expect(markdownOf(unsafe).some((t) => t.includes('Open in CloudPi'))).toBe(false);
     const long = renderRecommendationCard(rec({ link: `https://app.cloudpi.example/${'a'.repeat(2000)}` }));
-    expect(actionsOf(long).some((a) => a.type === 'Action.OpenUrl')).toBe(false);
+    expect(markdownOf(long).some((t) => t.includes('Open in CloudPi'))).toBe(false);
   });
 
   it('offers Create ticket per provider (named when several), and Dismiss', () => {
@@ -881,19 +879,20 @@ describe('Teams rendering: recommendation cards', () => {
         ],
       }),
     );
-    expect(several.actions?.map((a) => [a.title, a.type === 'Action.Execute' ? a.data : undefined])).toEqual([
-      ['Create ticket in Jira', { verb: 'cloudpi.card.create', recommendationId: REC_ID, provider: 'jira' }],
-      [
-        'Create ticket in Azure DevOps',
-        { verb: 'cloudpi.card.create', recommendationId: REC_ID, provider: 'azure-devops' },
-      ],
-      [
-        'Create ticket in ServiceNow',
-        { verb: 'cloudpi.card.create', recommendationId: REC_ID, provider: 'servicenow' },
-      ],
-      ['Open in CloudPi', undefined],
-      ['Dismiss', { verb: 'cloudpi.card.dismiss', recommendationId: REC_ID }],
+    // Two buttons that fit the card's width: "Create ticket" shows the providers, and Dismiss.
+    expect(several.actions?.map((a) => [a.type, a.title])).toEqual([
+      ['Action.ShowCard', 'Create ticket'],
+      ['Action.Execute', 'Dismiss'],
     ]);
+    const choice = (
+      several.actions?.[0] as unknown as { card: { actions: { title: string; data: unknown }[] } }
+    ).card;
+    expect(choice.actions.map((a) => [a.title, a.data])).toEqual([
+      ['Jira', { verb: 'cloudpi.card.create', recommendationId: REC_ID, provider: 'jira' }],
+      ['Azure DevOps', { verb: 'cloudpi.card.create', recommendationId: REC_ID, provider: 'azure-devops' }],
+      ['ServiceNow', { verb: 'cloudpi.card.create', recommendationId: REC_ID, provider: 'servicenow' }],
+    ]);
+    expect(validateAdaptiveCard(several, { verbs: TEAMS_VERBS })).toEqual([]);
   });
 
   it('asks Teams to refresh the card with its recommendation id', () => {
@@ -909,7 +908,7 @@ describe('Teams rendering: recommendation cards', () => {
   it('shows the ticket being created, then its link, status and creator', () => {
     const creating = renderRecommendationCard(rec({ ticket: { kind: 'creating', provider: 'jira' } }));
     expect(markdownOf(creating)).toContain('⏳ Creating ticket…');
-    expect(creating.actions?.filter((a) => a.type === 'Action.Execute')).toEqual([]);
+    expect((creating.actions ?? []).filter((a) => a.type === 'Action.Execute')).toEqual([]);
     const created = renderRecommendationCard(
       rec({
         ticket: {

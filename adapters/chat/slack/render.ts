@@ -279,7 +279,8 @@ function statusBoardBlocks(board: StatusBoardView, ids: ActionIds): Block[] {
   });
   blocks.push({ type: 'divider', block_id: 'divider.tickets' });
   const tickets = board.recentTickets.map(
-    (t) => `${link(t.url, t.key)}  ${e(t.title)}  ·  ${e(t.status)}  ·  ${e(t.provider)}`,
+    (t) =>
+      `${link(t.url, t.key)}  ${e(t.title)}  ·  ${e(ticketStatusLabel({ status: t.status, providerStatus: t.providerStatus ?? null }))}  ·  ${e(t.providerName ?? t.provider)}`,
   );
   blocks.push({
     type: 'section',

@@ -581,9 +581,18 @@ function buttonAction(surface: Surface, button: ActionButton): CardActionJson {
   return { type: 'Action.Execute', title, verb, data, ...style };
 }
 
+/**
+ * Buttons in rows that fit a card's width in Teams (about three short titles): a destructive
+ * one (Disconnect Provider) gets its own row, away from the others.
+ */
 function actionSet(surface: Surface, buttons: readonly ActionButton[]): ActionSetJson[] {
-  if (buttons.length === 0) return [];
-  return [{ type: 'ActionSet', actions: buttons.slice(0, 6).map((b) => buttonAction(surface, b)) }];
+  const shown = buttons.slice(0, 6);
+  const rows: ActionButton[][] = [];
+  const plain = shown.filter((b) => b.style !== 'danger');
+  for (let i = 0; i < plain.length; i += 3) rows.push(plain.slice(i, i + 3));
+  const danger = shown.filter((b) => b.style === 'danger');
+  if (danger.length) rows.push(danger);
+  return rows.map((row) => ({ type: 'ActionSet', actions: row.map((b) => buttonAction(surface, b)) }));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -622,7 +631,8 @@ function helpElements(budget: Budget, help: HelpView): CardElementJson[] {
 
 function ticketLine(budget: Budget, t: RecentTicket): TextBlockJson {
   const key = markdownLink(t.url, cut(t.key, limit(budget, TEXT_LIMITS.title)));
-  const rest = [t.title, t.status, t.provider]
+  const status = ticketStatusLabel({ status: t.status, providerStatus: t.providerStatus ?? null });
+  const rest = [t.title, status, t.providerName ?? t.provider]
     .filter((s) => s?.trim())
     .map((s) => esc(budget, s, TEXT_LIMITS.title));
   return textBlock([key, ...rest].join(' · '), { spacing: 'small' });
@@ -1271,25 +1281,34 @@ function recommendationCard(budget: Budget, view: RecommendationCardView): Adapt
       ),
     );
 
+  // The link is a line of the card, so the buttons' row keeps room for their titles.
+  const link = safeUrl(view.link);
+  if (link) body.push(textBlock(`🔗 ${markdownLink(link, 'Open in CloudPi')}`, { spacing: 'small' }));
   const actions: CardActionJson[] = [];
   if (!view.dismissed) {
     if (ticket.kind === 'none') {
-      const several = view.offeredProviders.length > 1;
-      for (const p of view.offeredProviders)
+      const [only, ...more] = view.offeredProviders;
+      if (only && more.length === 0)
         actions.push(
-          cardExecute(
-            several ? `Create ticket in ${p.displayName}` : 'Create ticket',
-            VERB.cardCreate,
-            view.recommendationId,
-            p.kind,
-            'positive',
-          ),
+          cardExecute('Create ticket', VERB.cardCreate, view.recommendationId, only.kind, 'positive'),
         );
+      else if (only)
+        // Several Active providers: "Create ticket" shows the choice, one button each.
+        actions.push({
+          type: 'Action.ShowCard',
+          title: 'Create ticket',
+          style: 'positive',
+          card: {
+            type: 'AdaptiveCard',
+            body: [textBlock('Where should the ticket go?', { spacing: 'none' })],
+            actions: view.offeredProviders.map((p) =>
+              cardExecute(p.displayName, VERB.cardCreate, view.recommendationId, p.kind),
+            ),
+          },
+        } as unknown as CardActionJson);
     } else if (ticket.kind === 'failed')
       actions.push(cardExecute('Retry', VERB.cardRetry, view.recommendationId, ticket.provider, 'positive'));
   }
-  const link = safeUrl(view.link);
-  if (link) actions.push({ type: 'Action.OpenUrl', title: 'Open in CloudPi', url: link });
   if (!view.dismissed && ticket.kind === 'none')
     actions.push(cardExecute('Dismiss', VERB.cardDismiss, view.recommendationId));
 
