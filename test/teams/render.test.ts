@@ -885,7 +885,7 @@ describe('Teams rendering: recommendation cards', () => {
       ['Action.Execute', 'Dismiss'],
     ]);
     const choice = (
-      several.actions?.[0] as unknown as { card: { actions: { title: string; data: unknown }[] } }
+      several.actions![0] as unknown as { card: { actions: { title: string; data: unknown }[] } }
     ).card;
     expect(choice.actions.map((a) => [a.title, a.data])).toEqual([
       ['Jira', { verb: 'cloudpi.card.create', recommendationId: REC_ID, provider: 'jira' }],
