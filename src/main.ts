@@ -11,6 +11,8 @@ import { countByKey, rotateSecrets } from './crypto/rotate.js';
 import type { SecretBox } from './crypto/secret-box.js';
 import { createHttpApp } from './http/app.js';
 import { AdminPolicy } from './identity/admins.js';
+import type { IdentityProviderFactory } from './identity/port.js';
+import { SsoService } from './identity/sso.js';
 import { scheduleHealthChecks } from './integrations/health-check.js';
 import { createProviderRegistry, IntegrationService } from './integrations/service.js';
 import { rotateSecretsJob } from './jobs/definitions.js';
@@ -39,6 +41,8 @@ export interface Service {
   readonly tickets: TicketService;
   /** Provider status webhooks: endpoints, secrets, deliveries. */
   readonly webhooks: TicketWebhooks;
+  /** Single sign-on: settings, sign-in links, the OpenID Connect flow. */
+  readonly sso: SsoService;
   /** Recommendations ingest (the API and `cloudpi recommendations push`). */
   readonly recommendations: RecommendationIngest;
   /** The chat commands both platforms answer with. */
@@ -70,6 +74,8 @@ export interface StartOptions {
   readonly now?: () => number;
   /** How long a webhook delivery waits before the status read (default 2 s). */
   readonly webhookDebounceSeconds?: number;
+  /** The OpenID Connect adapter (default: openid-client). */
+  readonly identityProvider?: IdentityProviderFactory;
 }
 
 /** Composition root: config -> keyring -> database -> migrations -> queue -> HTTP. */
@@ -133,6 +139,11 @@ export async function startService(config: AppConfig, options: StartOptions = {}
     });
     deadLetterTickets = tickets;
     await tickets.work();
+    // PORT=0 (tests, ad-hoc runs): the default public URL names the port actually bound.
+    const publicUrl = () =>
+      listening && config.publicUrl === `http://localhost:${config.port}` && config.port === 0
+        ? `http://localhost:${listening.port}`
+        : config.publicUrl;
     const webhooks = new TicketWebhooks({
       db: database.db,
       repositories,
@@ -140,18 +151,27 @@ export async function startService(config: AppConfig, options: StartOptions = {}
       tickets,
       queue: jobs,
       logger,
-      // PORT=0 (tests, ad-hoc runs): the default public URL names the port actually bound.
-      publicUrl: () =>
-        listening && config.publicUrl === `http://localhost:${config.port}` && config.port === 0
-          ? `http://localhost:${listening.port}`
-          : config.publicUrl,
+      publicUrl,
       ...(options.webhookDebounceSeconds !== undefined
         ? { debounceSeconds: options.webhookDebounceSeconds }
         : {}),
     });
     await webhooks.work();
-    const admins = new AdminPolicy(config.admins, repositories.identities);
-    const chat = new ChatCommands({ db: database.db, repositories, integrations, admins, webhooks });
+    const { oidcIdentityProvider } = await import('../adapters/identity/oidc/index.js');
+    const sso = new SsoService({
+      db: database.db,
+      repositories,
+      box: secretBox,
+      factory: options.identityProvider ?? oidcIdentityProvider,
+      urlPolicy,
+      publicUrl,
+      logger,
+      ...(options.providerTimeoutMs ? { timeoutMs: options.providerTimeoutMs } : {}),
+    });
+    const admins = new AdminPolicy(config.admins, repositories.identities, async (tenantId) =>
+      Boolean((await sso.status(tenantId)).settings?.enabled),
+    );
+    const chat = new ChatCommands({ db: database.db, repositories, integrations, admins, webhooks, sso });
     const cards = new CardService({
       db: database.db,
       repositories,
@@ -187,6 +207,20 @@ export async function startService(config: AppConfig, options: StartOptions = {}
       logger.warn(
         'Teams runs WITHOUT authentication (MICROSOFT_APP_ID is not set): /api/messages accepts unsigned requests from this machine only. Set MICROSOFT_APP_ID and MICROSOFT_APP_PASSWORD before exposing it.',
       );
+    // A sign-in is confirmed where `login` was typed.
+    sso.onLinked(async (linked) => {
+      const channelId = typeof linked.replyTo.channelId === 'string' ? linked.replyTo.channelId : undefined;
+      if (!channelId) return;
+      const view = {
+        kind: 'notice' as const,
+        tone: 'success' as const,
+        title: 'You are signed in',
+        text: `Your chat account is linked${linked.email ? ` to ${linked.email}` : ''}${linked.admin ? '; you are a CloudPi admin through your group' : ''}.`,
+      };
+      if (linked.platform === 'slack')
+        await slack?.notifyUser(linked.tenantId, channelId, linked.chatUserId, view);
+      else await teams.notify(linked.tenantId, channelId, view);
+    });
     deadLetterCards = cards;
     if (slack) cards.registerPublisher(slack.cardPublisher);
     cards.registerPublisher(teams.cardPublisher);
@@ -218,6 +252,7 @@ export async function startService(config: AppConfig, options: StartOptions = {}
       repositories,
       recommendations,
       webhooks,
+      sso,
       isDraining: () => draining,
       apiRateLimitPerMinute: config.apiRateLimitPerMinute,
       metricsToken: config.metricsToken,
@@ -269,6 +304,7 @@ export async function startService(config: AppConfig, options: StartOptions = {}
       integrations,
       tickets,
       webhooks,
+      sso,
       recommendations,
       chat,
       slack,

@@ -1,6 +1,7 @@
 import { desc, eq } from 'drizzle-orm';
 import { AppError, ErrorCode, isAppError } from '../errors.js';
 import type { AdminPolicy } from '../identity/admins.js';
+import { SSO_FIELDS, type SsoService } from '../identity/sso.js';
 import type { IntegrationService, ProviderStatusView } from '../integrations/service.js';
 import { CLOUDS } from '../recommendations/ingest.js';
 import {
@@ -30,6 +31,8 @@ import type {
   IntegrationFormView,
   NoticeView,
   ProviderSection,
+  SettingSection,
+  SettingsKind,
   StatusBoardView,
   SubscribeFormView,
   SubscriptionListView,
@@ -58,8 +61,10 @@ export type Reply =
 
 /** Where a command was typed, as far as the platform says. */
 export interface CommandContext {
-  /** The channel / conversation id. */
+  /** The channel / conversation id (a channel that can be subscribed). */
   readonly channelId?: string | undefined;
+  /** Where to answer later (a sign-in confirmation), when not the channel: a personal chat. */
+  readonly replyTo?: string | undefined;
 }
 
 export type FormOutcome =
@@ -75,6 +80,8 @@ export interface ChatCommandsOptions {
   readonly admins: AdminPolicy;
   /** Provider status webhooks (`webhook <provider>`). */
   readonly webhooks?: TicketWebhooks;
+  /** Single sign-on settings and sign-in links (`sso`, `login`). */
+  readonly sso?: SsoService;
 }
 
 const ADMIN_ONLY = new Set<CommandName>(COMMANDS.filter((c) => c.adminOnly).map((c) => c.name));
@@ -102,10 +109,44 @@ export class ChatCommands {
     this.#o = options;
   }
 
+  /**
+   * An admin of the tenant (platform admin, bootstrap, granted, or in the SSO admin group) who,
+   * when the tenant requires SSO for admin changes, signed in recently (`login`).
+   */
   async isAdmin(actor: Actor): Promise<boolean> {
-    return (
-      actor.platformAdmin || (await this.#o.admins.isAdmin(actor.tenantId, actor.platform, actor.userId))
-    );
+    const admin =
+      actor.platformAdmin || (await this.#o.admins.isAdmin(actor.tenantId, actor.platform, actor.userId));
+    if (!admin || !this.#o.sso) return admin;
+    // Bootstrap admins (CLOUDPI_ADMINS, set by the operator) are the way back in when the IdP
+    // is down or misconfigured: the requirement does not apply to them.
+    if (this.#o.admins.isBootstrapAdmin(actor.platform, actor.userId)) return true;
+    if (!(await this.#o.sso.requiredForAdmin(actor.tenantId))) return true;
+    return this.#o.sso.hasValidLogin(actor.tenantId, actor.platform, actor.userId);
+  }
+
+  /** Why an admin command is refused: not an admin, or an admin who must sign in first. */
+  async refusalFor(actor: Actor): Promise<NoticeView> {
+    const admin =
+      actor.platformAdmin || (await this.#o.admins.isAdmin(actor.tenantId, actor.platform, actor.userId));
+    if (
+      admin &&
+      this.#o.sso &&
+      !this.#o.admins.isBootstrapAdmin(actor.platform, actor.userId) &&
+      (await this.#o.sso.requiredForAdmin(actor.tenantId))
+    ) {
+      const link = await this.#o.sso
+        .createLoginLink(actor.tenantId, actor.platform, actor.userId, {})
+        .catch(() => undefined);
+      return {
+        ...notice(
+          'warning',
+          'Sign in first: admin changes need single sign-on',
+          'This workspace requires a recent sign-in with your organization account for admin changes. Open the link (it works once, for ten minutes), then try again.',
+        ),
+        ...(link ? { link: { url: link.url, label: 'Sign in' } } : {}),
+      };
+    }
+    return this.#refusal();
   }
 
   #refusal(): NoticeView {
@@ -130,7 +171,7 @@ export class ChatCommands {
     if (command.name === 'unknown') return { type: 'message', view: this.help(command.suggestion) };
     if (command.name === 'usage') return { type: 'message', view: notice('warning', command.message) };
     if (ADMIN_ONLY.has(command.name) && !(await this.isAdmin(actor))) {
-      return { type: 'message', view: this.#refusal() };
+      return { type: 'message', view: await this.refusalFor(actor) };
     }
     switch (command.name) {
       case 'help':
@@ -158,8 +199,14 @@ export class ChatCommands {
           ? { type: 'open-subscribe', channelId: where.channelId }
           : { type: 'message', view: await this.subscriptions(actor, where.channelId) };
       case 'sso':
-      case 'smtp':
+        if (this.#o.sso) return { type: 'open-form', view: await this.integrationEntry(actor, 'sso') };
+        return {
+          type: 'message',
+          view: notice('info', 'Single sign-on is not available in this deployment.'),
+        };
       case 'login':
+        return { type: 'message', view: await this.login(actor, where) };
+      case 'smtp':
         return {
           type: 'message',
           view: notice(
@@ -231,12 +278,7 @@ export class ChatCommands {
       title: 'Integration settings',
       providers: board.map((view) => this.#section(view, canEdit)),
       settings: [
-        {
-          name: 'SSO',
-          badge: 'Not Connected',
-          details: ['Single sign-on (OpenID Connect) comes in a later version.'],
-          actions: [],
-        },
+        await this.#ssoSection(actor, canEdit),
         {
           name: 'SMTP',
           badge: 'Not Connected',
@@ -279,8 +321,12 @@ export class ChatCommands {
   /** `connect <provider>`: the form for a new integration, the details (with Edit) for a configured one. */
   async integrationEntry(
     actor: Actor,
-    provider: TicketProviderKind,
+    provider: SettingsKind,
   ): Promise<IntegrationFormView | IntegrationDetailsView> {
+    if (provider === 'sso') {
+      const status = await this.#sso().status(actor.tenantId);
+      return status.configured ? this.ssoDetails(actor) : this.integrationForm(actor, 'sso');
+    }
     const view = await this.#o.integrations.status(actor.tenantId, provider);
     if (view.status === 'not_connected') return this.integrationForm(actor, provider);
     return this.integrationDetails(view);
@@ -302,11 +348,12 @@ export class ChatCommands {
   /** The connection form: Save when new, Update when configured; secrets never pre-filled. */
   async integrationForm(
     actor: Actor,
-    provider: TicketProviderKind,
+    provider: SettingsKind,
     errors: Readonly<Record<string, string>> = {},
     typed: ProviderValues = {},
     message?: NoticeView,
   ): Promise<IntegrationFormView> {
+    if (provider === 'sso') return this.#ssoForm(actor, errors, typed, message);
     const descriptor = this.#o.integrations.descriptor(provider);
     const view = await this.#o.integrations.status(actor.tenantId, provider);
     const configured = view.status !== 'not_connected';
@@ -337,20 +384,38 @@ export class ChatCommands {
   /** First step of a submission, fast: field problems to show at once, or none. */
   async validateIntegrationForm(
     actor: Actor,
-    provider: TicketProviderKind,
+    provider: SettingsKind,
     values: ProviderValues,
   ): Promise<Record<string, string>> {
-    if (!(await this.isAdmin(actor))) return { _: this.#refusal().text ?? '' };
+    if (!(await this.isAdmin(actor))) return { _: (await this.refusalFor(actor)).text ?? '' };
+    if (provider === 'sso')
+      return this.#sso().validate(values, (await this.#sso().status(actor.tenantId)).hasSecret);
     return (await this.#o.integrations.validate(actor.tenantId, provider, values)).fieldErrors;
   }
 
   /** Second step: verify live and save; the outcome replaces the "Verifying…" view. */
   async submitIntegrationForm(
     actor: Actor,
-    provider: TicketProviderKind,
+    provider: SettingsKind,
     values: ProviderValues,
   ): Promise<FormOutcome> {
-    if (!(await this.isAdmin(actor))) return { type: 'view', view: this.#refusal() };
+    if (!(await this.isAdmin(actor))) return { type: 'view', view: await this.refusalFor(actor) };
+    if (provider === 'sso') {
+      const saved = await this.#sso().save(actor.tenantId, values, actorName(actor));
+      const { clientSecret: _secret, ...typed } = values;
+      return {
+        type: 'view',
+        view: saved.ok
+          ? await this.ssoDetails(actor, notice('success', saved.message, saved.detail))
+          : await this.integrationForm(
+              actor,
+              'sso',
+              saved.fieldErrors,
+              typed,
+              notice('error', saved.message),
+            ),
+      };
+    }
     const result = await this.#o.integrations.connect(actor.tenantId, provider, values, actorName(actor));
     if (result.ok) {
       const view = await this.#o.integrations.status(actor.tenantId, provider);
@@ -379,6 +444,177 @@ export class ChatCommands {
     };
   }
 
+  /** "Jira", "Azure DevOps", "ServiceNow", "SSO". */
+  displayName(kind: SettingsKind): string {
+    return kind === 'sso' ? 'SSO' : this.#o.integrations.descriptor(kind).displayName;
+  }
+
+  /** The keys of a form's secret fields (never shown back). */
+  secretKeys(kind: SettingsKind): Set<string> {
+    const fields = kind === 'sso' ? SSO_FIELDS : this.#o.integrations.descriptor(kind).fields;
+    return new Set(fields.filter((f) => f.secret).map((f) => f.key));
+  }
+
+  // ---- Single sign-on ---------------------------------------------------------------------
+
+  #sso(): SsoService {
+    if (!this.#o.sso)
+      throw new AppError(ErrorCode.NOT_FOUND, 'Single sign-on is not available in this deployment.');
+    return this.#o.sso;
+  }
+
+  /** The SSO form: Save when new, Update when configured; the client secret never pre-filled. */
+  async #ssoForm(
+    actor: Actor,
+    errors: Readonly<Record<string, string>>,
+    typed: ProviderValues,
+    message?: NoticeView,
+  ): Promise<IntegrationFormView> {
+    const status = await this.#sso().status(actor.tenantId);
+    const fields: FormField[] = SSO_FIELDS.map((field) => {
+      const value = field.secret
+        ? undefined
+        : (typed[field.key] ?? status.values[field.key] ?? field.defaultValue);
+      return {
+        ...field,
+        ...(value ? { value } : {}),
+        ...(field.secret && status.hasSecret
+          ? { hasSavedSecret: true, required: false, hint: 'Leave blank to keep the saved value.' }
+          : {}),
+      };
+    });
+    return {
+      kind: 'integration-form',
+      provider: 'sso',
+      title: status.configured ? 'Edit SSO' : 'Set up SSO',
+      submitLabel: status.configured ? 'Update' : 'Save',
+      fields,
+      errors,
+      notice:
+        message ??
+        notice(
+          'info',
+          'OpenID Connect with PKCE',
+          `Register CloudPi in your identity provider as a web app with the redirect URI ${this.#sso().redirectUri()}`,
+        ),
+    };
+  }
+
+  /** The saved SSO settings with Edit, Enable / Disable and Disconnect. */
+  async ssoDetails(actor: Actor, message?: NoticeView): Promise<IntegrationDetailsView> {
+    const section = await this.#ssoSection(actor, true);
+    return {
+      kind: 'integration-details',
+      provider: 'sso',
+      title: 'SSO',
+      badge: section.badge,
+      details: section.details,
+      actions: section.actions,
+      ...(message ? { notice: message } : {}),
+    };
+  }
+
+  async #ssoSection(actor: Actor, canEdit: boolean): Promise<SettingSection> {
+    if (!this.#o.sso)
+      return {
+        name: 'SSO',
+        badge: 'Not Connected',
+        details: ['Single sign-on is not available here.'],
+        actions: [],
+      };
+    const status = await this.#o.sso.status(actor.tenantId);
+    const s = status.settings;
+    const details = s
+      ? [
+          `Issuer ${s.issuerUrl}, client ${s.clientId}`,
+          s.adminGroupValue
+            ? `Members of ${s.adminGroupValue} (${s.adminGroupClaim} claim) are CloudPi admins.`
+            : 'No admin group.',
+          s.allowedDomains.length
+            ? `Allowed email domains: ${s.allowedDomains.join(', ')}`
+            : 'Any email domain can link.',
+          s.requireForAdmin ? 'Admin changes need a recent sign-in.' : 'Admin changes do not need a sign-in.',
+          ...(s.enabled ? [] : ['SSO is disabled: links are kept, sign-ins are not required.']),
+        ]
+      : ['Let people link their chat account to your identity provider (OpenID Connect).'];
+    const actions: ActionButton[] = !canEdit
+      ? []
+      : !status.configured
+        ? [{ action: 'connect', label: 'Connect', provider: 'sso', style: 'primary' }]
+        : [
+            { action: 'edit', label: 'Edit', provider: 'sso' },
+            s?.enabled
+              ? { action: 'pause', label: 'Disable', provider: 'sso' }
+              : { action: 'activate', label: 'Enable', provider: 'sso' },
+            { action: 'disconnect', label: 'Disconnect Provider', provider: 'sso', style: 'danger' },
+          ];
+    return { name: 'SSO', badge: status.badge, details, actions };
+  }
+
+  async #ssoAct(actor: Actor, action: ActionButton['action']): Promise<Reply> {
+    const sso = this.#sso();
+    switch (action) {
+      case 'connect':
+      case 'edit':
+        return { type: 'open-form', view: await this.integrationForm(actor, 'sso') };
+      case 'pause':
+      case 'activate': {
+        const changed = await sso.setEnabled(actor.tenantId, action === 'activate', actorName(actor));
+        return {
+          type: 'message',
+          view: changed
+            ? notice(
+                'success',
+                action === 'activate' ? 'SSO is enabled' : 'SSO is disabled',
+                action === 'activate'
+                  ? undefined
+                  : 'Linked accounts are kept; sign-ins are no longer required.',
+              )
+            : notice('info', 'SSO is not set up yet.'),
+        };
+      }
+      case 'disconnect':
+        return { type: 'open-form', view: this.confirmDisconnect('sso') };
+      case 'confirm-disconnect': {
+        const removed = await sso.disconnect(actor.tenantId, actorName(actor));
+        return {
+          type: 'message',
+          view: removed
+            ? notice(
+                'success',
+                'SSO is disconnected',
+                'Its settings and client secret were deleted; linked accounts are kept.',
+              )
+            : notice('info', 'SSO was not set up.'),
+        };
+      }
+      default:
+        return { type: 'message', view: notice('warning', 'That button is out of date.') };
+    }
+  }
+
+  /** `login`: a sign-in link bound to the person who asked, for this conversation's confirmation. */
+  async login(actor: Actor, where: CommandContext = {}): Promise<NoticeView> {
+    if (!this.#o.sso) return notice('info', 'Single sign-on is not available in this deployment.');
+    try {
+      const replyTo = where.replyTo ?? where.channelId;
+      const link = await this.#o.sso.createLoginLink(actor.tenantId, actor.platform, actor.userId, {
+        ...(replyTo ? { channelId: replyTo } : {}),
+      });
+      return {
+        ...notice(
+          'info',
+          'Sign in with your organization account',
+          'The link is yours alone: it works once, for ten minutes. CloudPi confirms here when you are signed in.',
+        ),
+        link: { url: link.url, label: 'Sign in' },
+      };
+    } catch (error) {
+      if (isAppError(error)) return notice('warning', error.message);
+      throw error;
+    }
+  }
+
   /** Routing form, with projects and types listed from the provider. May be slow: open a placeholder first. */
   async configureForm(
     actor: Actor,
@@ -387,7 +623,7 @@ export class ChatCommands {
     /** What the admin chose so far in an open form (its `reloads` fields), over the saved routing. */
     selection: { readonly project?: string; readonly ticketType?: string } = {},
   ): Promise<ConfigureFormView | NoticeView> {
-    if (!(await this.isAdmin(actor))) return this.#refusal();
+    if (!(await this.isAdmin(actor))) return await this.refusalFor(actor);
     const name = this.#o.integrations.descriptor(provider).displayName;
     let provided: Awaited<ReturnType<IntegrationService['providerFor']>>;
     try {
@@ -457,7 +693,7 @@ export class ChatCommands {
     provider: TicketProviderKind,
     values: Record<string, string>,
   ): Promise<FormOutcome> {
-    if (!(await this.isAdmin(actor))) return { type: 'view', view: this.#refusal() };
+    if (!(await this.isAdmin(actor))) return { type: 'view', view: await this.refusalFor(actor) };
     const fieldValues = Object.fromEntries(
       Object.entries(values)
         .filter(([k, v]) => k.startsWith('field:') && v)
@@ -476,7 +712,19 @@ export class ChatCommands {
     return { type: 'view', view: this.integrationDetails(view, notice('success', result.message)) };
   }
 
-  confirmDisconnect(provider: TicketProviderKind): ConfirmView {
+  confirmDisconnect(provider: SettingsKind): ConfirmView {
+    if (provider === 'sso')
+      return {
+        kind: 'confirm',
+        title: 'Disconnect SSO?',
+        text: 'CloudPi will delete the SSO settings and client secret and stop offering sign-in. Linked accounts are kept.',
+        confirm: {
+          action: 'confirm-disconnect',
+          label: 'Disconnect Provider',
+          provider: 'sso',
+          style: 'danger',
+        },
+      };
     const name = this.#o.integrations.descriptor(provider).displayName;
     return {
       kind: 'confirm',
@@ -487,9 +735,10 @@ export class ChatCommands {
   }
 
   /** A button press on a view (App Home, details, confirmation). */
-  async act(actor: Actor, action: ActionButton['action'], provider: TicketProviderKind): Promise<Reply> {
+  async act(actor: Actor, action: ActionButton['action'], provider: SettingsKind): Promise<Reply> {
     if (action === 'refresh') return { type: 'message', view: await this.statusBoard(actor) };
-    if (!(await this.isAdmin(actor))) return { type: 'message', view: this.#refusal() };
+    if (!(await this.isAdmin(actor))) return { type: 'message', view: await this.refusalFor(actor) };
+    if (provider === 'sso') return this.#ssoAct(actor, action);
     const name = this.#o.integrations.descriptor(provider).displayName;
     switch (action) {
       case 'connect':
@@ -549,7 +798,7 @@ export class ChatCommands {
     errors: Readonly<Record<string, string>> = {},
     typed: Readonly<Record<string, SubmittedValue>> = {},
   ): Promise<SubscribeFormView | NoticeView> {
-    if (!(await this.isAdmin(actor))) return this.#refusal();
+    if (!(await this.isAdmin(actor))) return await this.refusalFor(actor);
     const f = SUBSCRIBE_FIELDS;
     const providers = await this.#activeProviders(actor);
     const text = (key: string) => {
@@ -628,7 +877,7 @@ export class ChatCommands {
     channelId: string,
     values: Readonly<Record<string, SubmittedValue>>,
   ): Promise<FormOutcome> {
-    if (!(await this.isAdmin(actor))) return { type: 'view', view: this.#refusal() };
+    if (!(await this.isAdmin(actor))) return { type: 'view', view: await this.refusalFor(actor) };
     const active = (await this.#activeProviders(actor)).map((p) => p.kind);
     const parsed = parseSubscriptionForm(values, active);
     if (!parsed.ok) return { type: 'errors', errors: parsed.errors };
@@ -698,7 +947,7 @@ export class ChatCommands {
 
   /** Removes a subscription of the actor's tenant (no confirmation; audited). */
   async unsubscribe(actor: Actor, subscriptionId: string): Promise<NoticeView> {
-    if (!(await this.isAdmin(actor))) return this.#refusal();
+    if (!(await this.isAdmin(actor))) return await this.refusalFor(actor);
     const row = /^[0-9a-f-]{36}$/i.test(subscriptionId)
       ? (await this.#o.repositories.routes.list(actor.tenantId)).find((r) => r.id === subscriptionId)
       : undefined;
@@ -722,7 +971,7 @@ export class ChatCommands {
    * once to the admin who asked; afterwards the URL and setup steps without the secret.
    */
   async webhook(actor: Actor, provider: TicketProviderKind, rotate: boolean): Promise<NoticeView> {
-    if (!(await this.isAdmin(actor))) return this.#refusal();
+    if (!(await this.isAdmin(actor))) return await this.refusalFor(actor);
     const name = this.#o.integrations.descriptor(provider).displayName;
     const webhooks = this.#o.webhooks;
     if (!webhooks || !this.#o.integrations.webhookSupport(provider))

@@ -2,7 +2,15 @@
  * Platform-neutral view models. The core builds them once; the Slack adapter renders them as Block
  * Kit, the Teams adapter as Adaptive Cards. Text here is plain (no markup): renderers escape it.
  */
-import type { CredentialField, TicketProviderKind } from '../tickets/port.js';
+import { type CredentialField, TICKET_PROVIDER_KINDS, type TicketProviderKind } from '../tickets/port.js';
+
+/** What a settings form is for: a ticket provider, or single sign-on. */
+export const SETTINGS_KINDS = [...TICKET_PROVIDER_KINDS, 'sso'] as const;
+export type SettingsKind = (typeof SETTINGS_KINDS)[number];
+
+export function isSettingsKind(value: unknown): value is SettingsKind {
+  return (SETTINGS_KINDS as readonly unknown[]).includes(value);
+}
 
 export type Tone = 'success' | 'error' | 'warning' | 'info';
 
@@ -12,6 +20,8 @@ export interface NoticeView {
   readonly tone: Tone;
   readonly title: string;
   readonly text?: string;
+  /** A link to open (a sign-in link): a URL button in Slack, Action.OpenUrl in Teams. */
+  readonly link?: { readonly url: string; readonly label: string };
 }
 
 export interface HelpView {
@@ -26,7 +36,7 @@ export interface HelpView {
 export interface ActionButton {
   readonly action: ActionName;
   readonly label: string;
-  readonly provider?: TicketProviderKind;
+  readonly provider?: SettingsKind;
   readonly style?: 'primary' | 'danger';
   /** The subscription an Unsubscribe button removes. */
   readonly subscriptionId?: string;
@@ -110,7 +120,7 @@ export interface FormField extends CredentialField {
 /** A provider's connection form (Slack modal, Teams dialog). */
 export interface IntegrationFormView {
   readonly kind: 'integration-form';
-  readonly provider: TicketProviderKind;
+  readonly provider: SettingsKind;
   readonly title: string;
   /** Save for a new integration, Update for a configured one. */
   readonly submitLabel: 'Save' | 'Update';
@@ -124,7 +134,7 @@ export interface IntegrationFormView {
 /** A configured integration, read-only, with Edit (then the form shows Update). */
 export interface IntegrationDetailsView {
   readonly kind: 'integration-details';
-  readonly provider: TicketProviderKind;
+  readonly provider: SettingsKind;
   readonly title: string;
   readonly badge: string;
   readonly details: readonly string[];

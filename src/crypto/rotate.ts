@@ -6,6 +6,7 @@ import {
   installations,
   integrations,
   secretContext,
+  ssoLogins,
   webhookEndpoints,
 } from '../storage/schema.js';
 import { keyIdOf, type SecretBox } from './secret-box.js';
@@ -47,6 +48,13 @@ export const SEALED_COLUMNS: readonly SealedColumn[] = [
     id: webhookEndpoints.id,
     column: webhookEndpoints.signingSecret,
     context: (row) => secretContext.webhook(row as Parameters<typeof secretContext.webhook>[0]),
+  },
+  {
+    name: 'sso_logins.verifier_secret',
+    table: ssoLogins,
+    id: ssoLogins.id,
+    column: ssoLogins.verifierSecret,
+    context: (row) => secretContext.ssoLogin(row as Parameters<typeof secretContext.ssoLogin>[0]),
   },
 ];
 

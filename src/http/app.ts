@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import express, { type Express, type NextFunction, type Request, type Response, Router } from 'express';
 import { AppError, asAppError, ErrorCode } from '../errors.js';
+import type { SsoService } from '../identity/sso.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { PROJECT_ROOT } from '../paths.js';
@@ -16,6 +17,7 @@ import { tenantRef } from '../storage/repositories/tenants.js';
 import type { TicketWebhooks } from '../tickets/webhooks.js';
 import { apiKeyAuth } from './api-auth.js';
 import { openApiDocument } from './openapi.js';
+import { ssoRoutes } from './sso-routes.js';
 import { webhookRoutes } from './webhooks.js';
 
 export type ReadinessCheck = () => Promise<Record<string, 'ok' | string>>;
@@ -32,6 +34,8 @@ export interface HttpAppOptions {
   readonly metricsToken?: string | undefined;
   /** Provider status webhooks (`/webhooks/:provider/:id`). */
   readonly webhooks?: TicketWebhooks;
+  /** SSO sign-in pages (`/auth/sso/start`, `/auth/sso/callback`). */
+  readonly sso?: SsoService;
   /** Mounted before the JSON API: chat platform endpoints that need the raw body. */
   readonly mount?: (app: Express) => void;
   readonly jsonLimit?: string;
@@ -88,6 +92,12 @@ export function createHttpApp(options: HttpAppOptions): Express {
 
   options.mount?.(app);
   if (options.webhooks) app.use(webhookRoutes({ webhooks: options.webhooks }));
+  if (options.sso) {
+    const sso = options.sso;
+    app.use(
+      ssoRoutes({ sso, logger: options.logger, secureCookies: () => sso.redirectUri().startsWith('https:') }),
+    );
+  }
 
   // The API description is public (it holds no tenant data), so it is served before the key check.
   const openApi = JSON.stringify(openApiDocument(packageVersion()));

@@ -226,6 +226,40 @@ export const auditLog = pgTable(
 );
 
 /**
+ * SSO sign-ins: `login` in chat makes a single-use link bound to the chat user (only its SHA-256 is
+ * kept); opening it starts the OpenID Connect flow, whose state, nonce and PKCE verifier are kept
+ * here (the verifier sealed) and bound to the browser that opened the link by a cookie.
+ */
+export const ssoLogins = pgTable(
+  'sso_logins',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    tenantId: tenantRef(),
+    platform: text('platform').notNull(),
+    chatUserId: text('chat_user_id').notNull(),
+    /** SHA-256 (hex) of the link token. */
+    tokenHash: text('token_hash').notNull(),
+    state: text('state'),
+    nonce: text('nonce'),
+    /** The PKCE code verifier, sealed. */
+    verifierSecret: text('verifier_secret'),
+    /** SHA-256 (hex) of the cookie value set by /auth/sso/start. */
+    browserHash: text('browser_hash'),
+    /** Where to confirm the sign-in in chat: { channelId }. */
+    replyTo: jsonb('reply_to').$type<Record<string, unknown>>().notNull().default({}),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+    startedAt: timestamp('started_at', { withTimezone: true }),
+    completedAt: timestamp('completed_at', { withTimezone: true }),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    uniqueIndex('sso_logins_token_hash_uq').on(t.tokenHash),
+    uniqueIndex('sso_logins_state_uq').on(t.state),
+    index('sso_logins_tenant_idx').on(t.tenantId),
+  ],
+);
+
+/**
  * Conversations the bot can post into without being asked (Teams proactive messages): the
  * conversation reference Teams gave us on install, on conversationUpdate and on every message,
  * so that cards reach subscribed channels later. Slack needs none (a channel id is enough).
@@ -292,6 +326,7 @@ export const SCHEMA_TABLES = [
   'audit_log',
   'webhook_endpoints',
   'conversations',
+  'sso_logins',
 ] as const;
 
 /**
@@ -306,6 +341,7 @@ export const secretContext = {
     `integrations.credentials_secret|${row.tenantId}|${row.kind}`,
   identity: (row: { tenantId: string; platform: string; chatUserId: string }) =>
     `identities.grant_secret|${row.tenantId}|${row.platform}|${row.chatUserId}`,
+  ssoLogin: (row: { tenantId: string; id: string }) => `sso_logins.verifier_secret|${row.tenantId}|${row.id}`,
   webhook: (row: { tenantId: string; provider: string; publicId: string }) =>
     `webhook_endpoints.signing_secret|${row.tenantId}|${row.provider}|${row.publicId}`,
 };
@@ -323,4 +359,5 @@ export const schema = {
   auditLog,
   webhookEndpoints,
   conversations,
+  ssoLogins,
 };

@@ -17,6 +17,7 @@ import {
 } from '@slack/bolt';
 import express, { type Express, type RequestHandler } from 'express';
 import type { ChatCommands } from '../../../src/commands/chat-commands.js';
+import type { View } from '../../../src/commands/views.js';
 import type { SlackConfig } from '../../../src/config.js';
 import type { IntegrationService } from '../../../src/integrations/service.js';
 import type { Logger } from '../../../src/logger.js';
@@ -29,7 +30,7 @@ import type { InstallationRepository } from '../../../src/storage/repositories/i
 import type { TenantRepository } from '../../../src/storage/repositories/tenants.js';
 import { registerHandlers, type SlackHandlers } from './handlers.js';
 import { SLACK_PLATFORM, SlackInstallationStore } from './installation-store.js';
-import { renderCard } from './render.js';
+import { renderCard, renderMessage } from './render.js';
 import { ChannelSpacer, slackClientOptions } from './web-client.js';
 
 /** The least the app needs: the slash command, posting answers, users.info for is_admin, conversations.info (is the bot in the channel?) for public and private channels. */
@@ -87,6 +88,8 @@ export interface SlackApp {
   refreshHomes(tenantId: string): Promise<void>;
   /** Posts and updates recommendation cards (chat.postMessage, chat.update). */
   readonly cardPublisher: CardPublisher;
+  /** Tells one person something in a channel only they see (chat.postEphemeral): a sign-in confirmation. */
+  notifyUser(tenantId: string, channelId: string, userId: string, view: View): Promise<void>;
   /** Waits for listeners still working after their acknowledgement. */
   close(): Promise<void>;
 }
@@ -313,6 +316,12 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
     async refreshHomes(tenantId: string) {
       const client = await clientFor(tenantId);
       if (client) await handlers.refreshTenant(client, tenantId);
+    },
+    async notifyUser(tenantId, channelId, userId, view) {
+      const client = await clientFor(tenantId);
+      if (!client) return;
+      await client.chat.postEphemeral({ channel: channelId, user: userId, ...renderMessage(view) });
+      await handlers.refreshTenant(client, tenantId);
     },
     cardPublisher,
     close: () => handlers.drain(),

@@ -7,12 +7,11 @@
 import type { App, Context, RespondFn, ViewOutput, webApi } from '@slack/bolt';
 import type { Actor, ChatCommands, Reply } from '../../../src/commands/chat-commands.js';
 import { parseCommand } from '../../../src/commands/grammar.js';
-import type { ActionName, NoticeView, View } from '../../../src/commands/views.js';
+import type { ActionName, NoticeView, SettingsKind, View } from '../../../src/commands/views.js';
 import type { IntegrationService } from '../../../src/integrations/service.js';
 import type { Logger } from '../../../src/logger.js';
 import { type CardAction, type CardService, isProviderKind } from '../../../src/recommendations/card.js';
 import type { TenantRepository } from '../../../src/storage/repositories/tenants.js';
-import type { TicketProviderKind } from '../../../src/tickets/port.js';
 import { installKey, SLACK_PLATFORM, type SlackInstallationStore } from './installation-store.js';
 import {
   ACTION_ID_PATTERN,
@@ -379,7 +378,7 @@ export function registerHandlers(app: App, deps: SlackHandlerDeps): SlackHandler
       await ack({ response_action: 'errors', errors: errorsByBlock(errors, view) });
       return;
     }
-    const name = deps.integrations.descriptor(provider).displayName;
+    const name = chat.displayName(provider);
     await ack({
       response_action: 'update',
       view: renderModal(
@@ -411,7 +410,7 @@ export function registerHandlers(app: App, deps: SlackHandlerDeps): SlackHandler
   app.view(CALLBACK.configure, async ({ ack, body, view, client, context }) => {
     const meta = decodeMeta(view.private_metadata);
     const provider = meta.provider;
-    if (!provider) {
+    if (!provider || provider === 'sso') {
       await ack();
       return;
     }
@@ -463,7 +462,7 @@ export function registerHandlers(app: App, deps: SlackHandlerDeps): SlackHandler
       await ack();
       const view = body.view;
       const provider = decodeMeta(view?.private_metadata).provider;
-      if (!view || !provider) return;
+      if (!view || !provider || provider === 'sso') return;
       const values = readValues(view.state.values);
       const changed = action as { block_id?: string; selected_option?: { value?: string } | null };
       if (changed.block_id && changed.selected_option?.value)
@@ -566,7 +565,7 @@ export function registerHandlers(app: App, deps: SlackHandlerDeps): SlackHandler
           );
           return;
         }
-        const provider: TicketProviderKind | undefined =
+        const provider: SettingsKind | undefined =
           parsed.provider ?? decodeMeta(container?.private_metadata).provider;
         if (parsed.action === 'refresh' || !provider) {
           if (surface.kind === 'home') await republish(client, actor);
@@ -688,14 +687,9 @@ export interface SlackHandlers {
 
 function withoutSecrets(
   deps: SlackHandlerDeps,
-  provider: TicketProviderKind,
+  provider: SettingsKind,
   values: Record<string, string>,
 ): Record<string, string> {
-  const secret = new Set(
-    deps.integrations
-      .descriptor(provider)
-      .fields.filter((f) => f.secret)
-      .map((f) => f.key),
-  );
+  const secret = deps.chat.secretKeys(provider);
   return Object.fromEntries(Object.entries(values).filter(([k]) => !secret.has(k)));
 }

@@ -17,18 +17,19 @@ import type {
   IntegrationFormView,
   NoticeView,
   ProgressView,
+  SettingsKind,
   StatusBoardView,
   SubscribeFormView,
   SubscriptionListView,
   Tone,
   View,
 } from '../../../src/commands/views.js';
+import { SETTINGS_KINDS } from '../../../src/commands/views.js';
 import {
   isResolved,
   type RecommendationCardView,
   ticketStatusLabel,
 } from '../../../src/recommendations/card.js';
-import { TICKET_PROVIDER_KINDS, type TicketProviderKind } from '../../../src/tickets/port.js';
 
 type Block = types.KnownBlock;
 type PlainText = types.PlainTextElement;
@@ -89,7 +90,7 @@ export const ACTION_ID_PATTERN = /^cloudpi\.[a-z-]+\.[a-z-]+(?:\.\d+)?$/;
 
 /** What a modal remembers between its opening and its submission or button presses. */
 export interface ModalMeta {
-  readonly provider?: TicketProviderKind;
+  readonly provider?: SettingsKind;
   /** Where the flow started: a slash command in a channel, App Home or an ephemeral message. */
   readonly channel?: string;
 }
@@ -102,7 +103,7 @@ export function encodeMeta(meta: ModalMeta): string {
 export function decodeMeta(text: string | undefined): ModalMeta {
   try {
     const raw = JSON.parse(text || '{}') as Record<string, unknown>;
-    const provider = TICKET_PROVIDER_KINDS.find((k) => k === raw.provider);
+    const provider = SETTINGS_KINDS.find((k) => k === raw.provider);
     return {
       ...(provider ? { provider } : {}),
       ...(typeof raw.channel === 'string' ? { channel: raw.channel } : {}),
@@ -118,12 +119,12 @@ export function actionIdOf(button: Pick<ActionButton, 'action' | 'provider'>): s
 
 export function parseActionId(
   actionId: string,
-): { action: ActionName; provider: TicketProviderKind | undefined } | undefined {
+): { action: ActionName; provider: SettingsKind | undefined } | undefined {
   if (!ACTION_ID_PATTERN.test(actionId)) return undefined;
   const [, action, provider] = actionId.split('.');
   const name = ACTIONS.find((a) => a === action);
   if (!name) return undefined;
-  return { action: name, provider: TICKET_PROVIDER_KINDS.find((k) => k === provider) };
+  return { action: name, provider: SETTINGS_KINDS.find((k) => k === provider) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -223,7 +224,30 @@ function buttons(actions: readonly ActionButton[], ids: ActionIds, blockId: stri
 
 function noticeBlocks(notice: NoticeView, blockId = 'notice'): Block[] {
   const text = `${TONE_EMOJI[notice.tone]} *${e(notice.title)}*${notice.text ? `\n${e(notice.text)}` : ''}`;
-  return [{ type: 'section', block_id: blockId, text: md(text) }];
+  const url =
+    notice.link && /^https?:\/\//i.test(notice.link.url) && notice.link.url.length <= 3000
+      ? notice.link.url
+      : undefined;
+  return [
+    { type: 'section', block_id: blockId, text: md(text) },
+    ...(url
+      ? [
+          {
+            type: 'actions',
+            block_id: `${blockId}.link`,
+            elements: [
+              {
+                type: 'button',
+                action_id: `${ACTION_PREFIX}link.all`,
+                text: plain(notice.link!.label, LIMITS.buttonText),
+                url,
+                style: 'primary',
+              },
+            ],
+          } as Block,
+        ]
+      : []),
+  ];
 }
 
 function capBlocks(blocks: Block[], max: number): Block[] {

@@ -10,9 +10,11 @@ import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
 import { Application, TeamsAdapter } from '@microsoft/teams-ai';
 import type { ConfigurationBotFrameworkAuthenticationOptions, TurnContext } from 'botbuilder';
+import { CardFactory } from 'botbuilder';
 import { MsalServiceClientCredentialsFactory } from 'botframework-connector';
 import express, { type Express, type Request, type Response, Router } from 'express';
 import type { ChatCommands } from '../../../src/commands/chat-commands.js';
+import type { View } from '../../../src/commands/views.js';
 import type { TeamsConfig } from '../../../src/config.js';
 import type { Logger } from '../../../src/logger.js';
 import type { CardPublisher, CardService } from '../../../src/recommendations/card.js';
@@ -23,6 +25,7 @@ import { registerTeamsHandlers } from './handlers.js';
 export { TEAMS_PLATFORM } from './handlers.js';
 
 import { createTeamsPublisher, type ProactiveSender } from './publisher.js';
+import { renderMessageCard } from './render.js';
 
 export const MESSAGES_PATH = '/api/messages';
 /** Activities are small; a card submit with every field at its maximum stays far below this. */
@@ -44,6 +47,8 @@ export interface TeamsApp {
   readonly router: Router;
   /** Posts and updates recommendation cards in Teams conversations (proactive messages). */
   readonly cardPublisher: CardPublisher;
+  /** Sends a card into a conversation the bot knows (a sign-in confirmation). */
+  notify(tenantId: string, conversationId: string, view: View): Promise<void>;
   /** Waits for work still running after an acknowledgement (slow verifications). */
   close(): Promise<void>;
 }
@@ -202,6 +207,14 @@ export function createTeamsApp(options: TeamsAppOptions): TeamsApp {
       server.use(router);
     },
     cardPublisher,
+    async notify(tenantId, conversationId, view) {
+      const row = await options.conversations.find(tenantId, 'teams', conversationId);
+      if (!row || row.removedAt) return;
+      await sender.send(row.reference as Parameters<ProactiveSender['send']>[0], {
+        type: 'message',
+        attachments: [CardFactory.adaptiveCard(renderMessageCard(view))],
+      });
+    },
     close: () => handlers.drain(),
   };
 }

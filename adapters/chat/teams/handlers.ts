@@ -17,7 +17,12 @@ import {
 } from 'botbuilder';
 import type { Actor, ChatCommands, FormOutcome, Reply } from '../../../src/commands/chat-commands.js';
 import { parseCommand } from '../../../src/commands/grammar.js';
-import type { NoticeView, View } from '../../../src/commands/views.js';
+import {
+  isSettingsKind,
+  type NoticeView,
+  type SettingsKind,
+  type View,
+} from '../../../src/commands/views.js';
 import type { Logger } from '../../../src/logger.js';
 import { type CardAction, type CardService, isProviderKind } from '../../../src/recommendations/card.js';
 import type { ConversationRepository } from '../../../src/storage/repositories/conversations.js';
@@ -163,6 +168,7 @@ export function registerTeamsHandlers(app: Application, deps: TeamsHandlerDeps):
     try {
       const reply = await chat.handle(info.actor, parseCommand(typed), {
         channelId: info.kind === 'personal' ? undefined : info.channelId,
+        replyTo: info.channelId,
       });
       await context.sendActivity(cardActivity(await replyCard(reply, info)));
     } catch (error) {
@@ -197,6 +203,12 @@ export function registerTeamsHandlers(app: Application, deps: TeamsHandlerDeps):
     return { title, card: CardFactory.adaptiveCard(card), width: 'medium', height: 'medium' };
   }
 
+  /** The settings a form or button is about: a ticket provider or SSO. */
+  function settingsOf(data: Data): SettingsKind | undefined {
+    const p = text(data.provider);
+    return isSettingsKind(p) ? p : undefined;
+  }
+
   function providerOf(data: Data): TicketProviderKind | undefined {
     const p = text(data.provider);
     return isProviderKind(p) ? p : undefined;
@@ -204,18 +216,20 @@ export function registerTeamsHandlers(app: Application, deps: TeamsHandlerDeps):
 
   async function openDialog(info: TurnInfo, data: Data): Promise<TaskModuleTaskInfo> {
     const form = text(data.form);
+    const settings = settingsOf(data);
     const provider = providerOf(data);
-    if (!DIALOG_FORMS.has(form) || (form !== 'subscribe' && !provider))
+    const needs = form === 'configure' ? provider : form === 'subscribe' ? 'none' : settings;
+    if (!DIALOG_FORMS.has(form) || !needs)
       return dialog(notice('warning', 'That button is out of date. Ask for it again with the command.'));
-    if (!(await chat.isAdmin(info.actor))) return dialog(refusal());
+    if (!(await chat.isAdmin(info.actor))) return dialog(await chat.refusalFor(info.actor));
     switch (form) {
       case 'connect':
       case 'edit':
-        return dialog(await chat.integrationForm(info.actor, provider!));
+        return dialog(await chat.integrationForm(info.actor, settings!));
       case 'configure':
         return dialog(await chat.configureForm(info.actor, provider!));
       case 'disconnect':
-        return dialog(chat.confirmDisconnect(provider!));
+        return dialog(chat.confirmDisconnect(settings!));
       default:
         if (info.kind === 'personal')
           return dialog(notice('warning', 'Use subscribe in the channel it is for.'));
@@ -226,14 +240,6 @@ export function registerTeamsHandlers(app: Application, deps: TeamsHandlerDeps):
   app.taskModules.fetch('cloudpi.dialog.open', async (context, _state, data: Data) =>
     openDialog(turn(context)!, data),
   );
-
-  function refusal(): NoticeView {
-    return notice(
-      'error',
-      'Only CloudPi admins can change integrations',
-      'CloudPi admins are the people an admin granted it to (cloudpi admin grant teams:<Entra object id>) and those in CLOUDPI_ADMINS. Ask one of them.',
-    );
-  }
 
   async function outcomeDialog(outcome: FormOutcome, form: () => Promise<View>): Promise<TaskModuleTaskInfo> {
     return outcome.type === 'errors' ? dialog(await form()) : dialog(outcome.view);
@@ -251,7 +257,8 @@ export function registerTeamsHandlers(app: Application, deps: TeamsHandlerDeps):
     try {
       if (verb === 'cloudpi.dialog.open') return await openDialog(info, data);
       if (verb.startsWith('cloudpi.board.')) return dialog(await boardAction(info, verb, data));
-      if (form === 'integration' && provider) return await submitIntegration(info, provider, values);
+      const settings = settingsOf(data);
+      if (form === 'integration' && settings) return await submitIntegration(info, settings, values);
       if (form === 'configure' && provider) {
         const selection = {
           ...(values.project ? { project: values.project } : {}),
@@ -281,8 +288,8 @@ export function registerTeamsHandlers(app: Application, deps: TeamsHandlerDeps):
           ),
         );
       }
-      if (form === 'disconnect' && provider) {
-        const reply = await chat.act(info.actor, 'confirm-disconnect', provider);
+      if (form === 'disconnect' && settings) {
+        const reply = await chat.act(info.actor, 'confirm-disconnect', settings);
         return dialog(reply.type === 'message' ? reply.view : notice('info', 'Done.'));
       }
       return dialog(notice('warning', 'That form is out of date. Open it again.'));
@@ -298,16 +305,14 @@ export function registerTeamsHandlers(app: Application, deps: TeamsHandlerDeps):
    */
   async function submitIntegration(
     info: TurnInfo,
-    provider: TicketProviderKind,
+    provider: SettingsKind,
     values: Record<string, string>,
   ): Promise<TaskModuleTaskInfo> {
-    const secretKeys = new Set(
-      (await chat.integrationForm(info.actor, provider)).fields.filter((f) => f.secret).map((f) => f.key),
-    );
+    const secretKeys = chat.secretKeys(provider);
     const typed = Object.fromEntries(Object.entries(values).filter(([k]) => !secretKeys.has(k)));
     const errors = await chat.validateIntegrationForm(info.actor, provider, values);
     if (Object.keys(errors).length > 0) {
-      if (errors._ && Object.keys(errors).length === 1) return dialog(refusal());
+      if (errors._ && Object.keys(errors).length === 1) return dialog(await chat.refusalFor(info.actor));
       return dialog(await chat.integrationForm(info.actor, provider, errors, typed));
     }
     const outcome = chat.submitIntegrationForm(info.actor, provider, values);
@@ -347,7 +352,7 @@ export function registerTeamsHandlers(app: Application, deps: TeamsHandlerDeps):
       return chat.subscriptions(info.actor, info.channelId, result);
     }
     if (action === 'refresh') return chat.statusBoard(info.actor);
-    const provider = providerOf(data);
+    const provider = settingsOf(data);
     if (!provider || !['pause', 'activate', 'confirm-disconnect'].includes(action))
       return notice('warning', 'That button is out of date.');
     const reply = await chat.act(info.actor, action as 'pause' | 'activate' | 'confirm-disconnect', provider);

@@ -36,6 +36,7 @@ export function lazyTeamsApp(options: TeamsAppOptions): TeamsApp {
       });
     },
     cardPublisher,
+    notify: async (tenantId, conversationId, view) => (await get()).notify(tenantId, conversationId, view),
     async close() {
       if (loading) await (await loading).close();
     },

@@ -44,6 +44,7 @@ import type {
   NoticeView,
   ProgressView,
   RecentTicket,
+  SettingsKind,
   StatusBoardView,
   SubscribeFormView,
   SubscriptionListView,
@@ -113,26 +114,26 @@ export interface DialogOpenData {
   readonly msteams?: { readonly type: 'task/fetch' };
   readonly verb: typeof VERB.dialogOpen;
   readonly form: DialogForm;
-  readonly provider?: TicketProviderKind;
+  readonly provider?: SettingsKind;
 }
 
 export interface BoardActionData {
   readonly verb: `cloudpi.board.${BoardAction}`;
-  readonly provider?: TicketProviderKind;
+  readonly provider?: SettingsKind;
   readonly subscriptionId?: string;
 }
 
 export interface DialogSubmitData {
   readonly verb: typeof VERB.dialogSubmit;
   readonly form: SubmitForm;
-  readonly provider?: TicketProviderKind;
+  readonly provider?: SettingsKind;
   readonly channelId?: string;
 }
 
 export interface ConfigureReloadData {
   readonly verb: typeof VERB.configureReload;
   readonly form: 'configure';
-  readonly provider: TicketProviderKind;
+  readonly provider: SettingsKind;
   /** The field whose choice changed (a new project resets the type). */
   readonly field: string;
 }
@@ -533,7 +534,19 @@ function noticeElements(budget: Budget, notice: NoticeView): CardElementJson[] {
       color: tone.color,
     }),
     ...(notice.text ? [textBlock(esc(budget, notice.text, TEXT_LIMITS.details), { spacing: 'small' })] : []),
+    ...linkElements(notice),
   ];
+}
+
+function linkElements(notice: NoticeView): CardElementJson[] {
+  const url = notice.link ? safeUrl(notice.link.url) : undefined;
+  if (!url || !notice.link) return [];
+  const open: OpenUrlActionJson = {
+    type: 'Action.OpenUrl',
+    title: cut(notice.link.label, TEXT_LIMITS.buttonTitle),
+    url,
+  };
+  return [{ type: 'ActionSet', actions: [open] }];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -549,7 +562,7 @@ function openDialog(
   surface: Surface,
   title: string,
   form: DialogForm,
-  provider?: TicketProviderKind,
+  provider?: SettingsKind,
   style?: ActionStyle,
 ): SubmitActionJson {
   return {
