@@ -31,6 +31,8 @@ export const ENV_DOCS: Record<string, string> = {
     'When stored provider credentials are re-verified (cron, UTC, 5 fields). Default "7 * * * *": hourly.',
   CLOUDPI_TICKET_POLL_CRON:
     'When the status of open tickets is read back from their providers, so cards show Resolved (cron, UTC, 5 fields). Default "*/5 * * * *": every 5 minutes.',
+  CLOUDPI_SMTP_CA_FILE:
+    'A PEM file of extra CA certificates SMTP servers may be signed with (a company CA). TLS verification is never turned off.',
   LOG_LEVEL: 'fatal, error, warn, info, debug, trace or silent. Default info.',
   LOG_FORMAT: 'json or pretty. Default: pretty on a terminal, json otherwise.',
   SLACK_SIGNING_SECRET:
@@ -189,6 +191,7 @@ const envSchema = z.object({
   CLOUDPI_SHUTDOWN_TIMEOUT_MS: integerIn(0, 600_000).default(25_000),
   CLOUDPI_HEALTH_CHECK_CRON: cronExpression('7 * * * *'),
   CLOUDPI_TICKET_POLL_CRON: cronExpression('*/5 * * * *'),
+  CLOUDPI_SMTP_CA_FILE: z.string().trim().min(1).optional(),
   LOG_LEVEL: z.enum(LOG_LEVELS, { message: `expected one of ${LOG_LEVELS.join(', ')}` }).default('info'),
   LOG_FORMAT: z.enum(['json', 'pretty'], { message: 'expected json or pretty' }).optional(),
   SLACK_SIGNING_SECRET: z
@@ -364,6 +367,8 @@ export interface AppConfig {
   readonly healthCheckCron: string;
   /** When open tickets' statuses are polled from their providers. */
   readonly ticketPollCron: string;
+  /** Extra CA certificates (PEM) for SMTP servers. */
+  readonly smtpCa: readonly string[];
   readonly logLevel: (typeof LOG_LEVELS)[number];
   readonly logFormat: 'json' | 'pretty' | undefined;
   /** Undefined: Slack is not configured (the service runs without it). */
@@ -422,6 +427,18 @@ export function loadConfig(rawEnv: Env = process.env): AppConfig {
       'CLOUDPI_MASTER_KEYS: required when DATABASE_URL is set, so that secrets stored in PostgreSQL are encrypted with a key you keep (generate one with: cloudpi keys generate)',
     );
   }
+  let smtpCa: string[] = [];
+  if (result.success && result.data.CLOUDPI_SMTP_CA_FILE) {
+    try {
+      const pem = readFileSync(result.data.CLOUDPI_SMTP_CA_FILE, 'utf8');
+      smtpCa = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+      if (smtpCa.length === 0) problems.push('CLOUDPI_SMTP_CA_FILE: the file holds no PEM certificate');
+    } catch (error) {
+      problems.push(
+        `CLOUDPI_SMTP_CA_FILE: cannot read ${result.data.CLOUDPI_SMTP_CA_FILE} (${(error as Error).message})`,
+      );
+    }
+  }
   const slackResult = result.success ? slackConfig(env, result.data) : undefined;
   if (typeof slackResult === 'string') problems.push(slackResult);
   const slack = typeof slackResult === 'string' ? undefined : slackResult;
@@ -453,6 +470,7 @@ export function loadConfig(rawEnv: Env = process.env): AppConfig {
     shutdownTimeoutMs: data.CLOUDPI_SHUTDOWN_TIMEOUT_MS,
     healthCheckCron: data.CLOUDPI_HEALTH_CHECK_CRON,
     ticketPollCron: data.CLOUDPI_TICKET_POLL_CRON,
+    smtpCa: Object.freeze(smtpCa),
     logLevel: data.LOG_LEVEL,
     logFormat: data.LOG_FORMAT,
     slack: slack ? Object.freeze(slack) : undefined,

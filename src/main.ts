@@ -19,7 +19,10 @@ import { rotateSecretsJob } from './jobs/definitions.js';
 import { JobQueue } from './jobs/queue.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { EmailNotifier } from './notify/email.js';
 import { cardFallbackJob } from './notify/fallback.js';
+import type { MailerFactory } from './notify/mailer.js';
+import { SmtpService } from './notify/smtp.js';
 import { CardService } from './recommendations/card.js';
 import { RecommendationIngest } from './recommendations/ingest.js';
 import { type DatabaseHandle, openDatabase } from './storage/db.js';
@@ -43,6 +46,10 @@ export interface Service {
   readonly webhooks: TicketWebhooks;
   /** Single sign-on: settings, sign-in links, the OpenID Connect flow. */
   readonly sso: SsoService;
+  /** Email (SMTP) settings. */
+  readonly smtp: SmtpService;
+  /** Email delivery: fallback, subscription recipients, the send job. */
+  readonly email: EmailNotifier;
   /** Recommendations ingest (the API and `cloudpi recommendations push`). */
   readonly recommendations: RecommendationIngest;
   /** The chat commands both platforms answer with. */
@@ -76,6 +83,10 @@ export interface StartOptions {
   readonly webhookDebounceSeconds?: number;
   /** The OpenID Connect adapter (default: openid-client). */
   readonly identityProvider?: IdentityProviderFactory;
+  /** The SMTP adapter (default: nodemailer). */
+  readonly mailer?: MailerFactory;
+  /** Extra CA certificates (PEM) for SMTP servers, beside CLOUDPI_SMTP_CA_FILE (tests). */
+  readonly smtpCa?: readonly string[];
 }
 
 /** Composition root: config -> keyring -> database -> migrations -> queue -> HTTP. */
@@ -168,10 +179,28 @@ export async function startService(config: AppConfig, options: StartOptions = {}
       logger,
       ...(options.providerTimeoutMs ? { timeoutMs: options.providerTimeoutMs } : {}),
     });
+    const { smtpMailerFactory } = await import('../adapters/email/smtp/index.js');
+    const smtp = new SmtpService({
+      repositories,
+      factory: options.mailer ?? smtpMailerFactory,
+      urlPolicy,
+      logger,
+      ca: [...config.smtpCa, ...(options.smtpCa ?? [])],
+      ...(options.providerTimeoutMs ? { timeoutMs: options.providerTimeoutMs } : {}),
+    });
+    const emailLinkKeys = secretBox.derivedKeys('email-links');
     const admins = new AdminPolicy(config.admins, repositories.identities, async (tenantId) =>
       Boolean((await sso.status(tenantId)).settings?.enabled),
     );
-    const chat = new ChatCommands({ db: database.db, repositories, integrations, admins, webhooks, sso });
+    const chat = new ChatCommands({
+      db: database.db,
+      repositories,
+      integrations,
+      admins,
+      webhooks,
+      sso,
+      smtp,
+    });
     const cards = new CardService({
       db: database.db,
       repositories,
@@ -221,6 +250,20 @@ export async function startService(config: AppConfig, options: StartOptions = {}
         await slack?.notifyUser(linked.tenantId, channelId, linked.chatUserId, view);
       else await teams.notify(linked.tenantId, channelId, view);
     });
+    const email = new EmailNotifier({
+      db: database.db,
+      repositories,
+      smtp,
+      queue: jobs,
+      logger,
+      linkKeys: emailLinkKeys,
+      publicUrl,
+      viewOf: (tenantId, recommendationId) => cards.viewFor(tenantId, recommendationId, 'email', '-'),
+    });
+    await email.work();
+    tickets.onTicketChange((ticket, change) => email.ticketChanged(ticket, change).then(() => undefined));
+    cards.registerFallback(email);
+    cards.registerRouteMailer(email);
     deadLetterCards = cards;
     if (slack) cards.registerPublisher(slack.cardPublisher);
     cards.registerPublisher(teams.cardPublisher);
@@ -253,6 +296,7 @@ export async function startService(config: AppConfig, options: StartOptions = {}
       recommendations,
       webhooks,
       sso,
+      email: { notifier: email, tickets, integrations, linkKeys: emailLinkKeys },
       isDraining: () => draining,
       apiRateLimitPerMinute: config.apiRateLimitPerMinute,
       metricsToken: config.metricsToken,
@@ -305,6 +349,8 @@ export async function startService(config: AppConfig, options: StartOptions = {}
       tickets,
       webhooks,
       sso,
+      smtp,
+      email,
       recommendations,
       chat,
       slack,
@@ -334,6 +380,7 @@ export async function startService(config: AppConfig, options: StartOptions = {}
             clearTimeout(timer);
           }
           await jobs.stop(config.shutdownTimeoutMs);
+          email.close();
           await database.close();
           logger.info('shut down cleanly');
         })();

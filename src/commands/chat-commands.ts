@@ -3,6 +3,8 @@ import { AppError, ErrorCode, isAppError } from '../errors.js';
 import type { AdminPolicy } from '../identity/admins.js';
 import { SSO_FIELDS, type SsoService } from '../identity/sso.js';
 import type { IntegrationService, ProviderStatusView } from '../integrations/service.js';
+import { testEmail } from '../notify/email-content.js';
+import { SMTP_FIELDS, type SmtpService } from '../notify/smtp.js';
 import { CLOUDS } from '../recommendations/ingest.js';
 import {
   CLOUD_LABELS,
@@ -82,6 +84,8 @@ export interface ChatCommandsOptions {
   readonly webhooks?: TicketWebhooks;
   /** Single sign-on settings and sign-in links (`sso`, `login`). */
   readonly sso?: SsoService;
+  /** Email (SMTP) settings (`smtp`) and the test email. */
+  readonly smtp?: SmtpService;
 }
 
 const ADMIN_ONLY = new Set<CommandName>(COMMANDS.filter((c) => c.adminOnly).map((c) => c.name));
@@ -207,14 +211,8 @@ export class ChatCommands {
       case 'login':
         return { type: 'message', view: await this.login(actor, where) };
       case 'smtp':
-        return {
-          type: 'message',
-          view: notice(
-            'info',
-            `/cloudpi ${command.name} is not available in this version yet`,
-            'Ticket providers (Jira, Azure DevOps, ServiceNow) can be connected now: /cloudpi integrations.',
-          ),
-        };
+        if (this.#o.smtp) return { type: 'open-form', view: await this.integrationEntry(actor, 'smtp') };
+        return { type: 'message', view: notice('info', 'Email (SMTP) is not available in this deployment.') };
     }
   }
 
@@ -277,15 +275,7 @@ export class ChatCommands {
       kind: 'status-board',
       title: 'Integration settings',
       providers: board.map((view) => this.#section(view, canEdit)),
-      settings: [
-        await this.#ssoSection(actor, canEdit),
-        {
-          name: 'SMTP',
-          badge: 'Not Connected',
-          details: ['Email notifications come in a later version.'],
-          actions: [],
-        },
-      ],
+      settings: [await this.#ssoSection(actor, canEdit), await this.#smtpSection(actor, canEdit)],
       recentTickets: recent
         .filter((t) => t.key && t.url)
         .map((t) => {
@@ -327,6 +317,10 @@ export class ChatCommands {
       const status = await this.#sso().status(actor.tenantId);
       return status.configured ? this.ssoDetails(actor) : this.integrationForm(actor, 'sso');
     }
+    if (provider === 'smtp') {
+      const status = await this.#smtp().status(actor.tenantId);
+      return status.configured ? this.smtpDetails(actor) : this.integrationForm(actor, 'smtp');
+    }
     const view = await this.#o.integrations.status(actor.tenantId, provider);
     if (view.status === 'not_connected') return this.integrationForm(actor, provider);
     return this.integrationDetails(view);
@@ -354,6 +348,7 @@ export class ChatCommands {
     message?: NoticeView,
   ): Promise<IntegrationFormView> {
     if (provider === 'sso') return this.#ssoForm(actor, errors, typed, message);
+    if (provider === 'smtp') return this.#smtpForm(actor, errors, typed, message);
     const descriptor = this.#o.integrations.descriptor(provider);
     const view = await this.#o.integrations.status(actor.tenantId, provider);
     const configured = view.status !== 'not_connected';
@@ -390,6 +385,8 @@ export class ChatCommands {
     if (!(await this.isAdmin(actor))) return { _: (await this.refusalFor(actor)).text ?? '' };
     if (provider === 'sso')
       return this.#sso().validate(values, (await this.#sso().status(actor.tenantId)).hasSecret);
+    if (provider === 'smtp')
+      return this.#smtp().validate(values, (await this.#smtp().status(actor.tenantId)).hasSecret);
     return (await this.#o.integrations.validate(actor.tenantId, provider, values)).fieldErrors;
   }
 
@@ -410,6 +407,22 @@ export class ChatCommands {
           : await this.integrationForm(
               actor,
               'sso',
+              saved.fieldErrors,
+              typed,
+              notice('error', saved.message),
+            ),
+      };
+    }
+    if (provider === 'smtp') {
+      const saved = await this.#smtp().save(actor.tenantId, values, actorName(actor));
+      const { password: _password, ...typed } = values;
+      return {
+        type: 'view',
+        view: saved.ok
+          ? await this.smtpDetails(actor, notice('success', saved.message, saved.detail))
+          : await this.integrationForm(
+              actor,
+              'smtp',
               saved.fieldErrors,
               typed,
               notice('error', saved.message),
@@ -446,13 +459,147 @@ export class ChatCommands {
 
   /** "Jira", "Azure DevOps", "ServiceNow", "SSO". */
   displayName(kind: SettingsKind): string {
-    return kind === 'sso' ? 'SSO' : this.#o.integrations.descriptor(kind).displayName;
+    return kind === 'sso'
+      ? 'SSO'
+      : kind === 'smtp'
+        ? 'Email (SMTP)'
+        : this.#o.integrations.descriptor(kind).displayName;
   }
 
   /** The keys of a form's secret fields (never shown back). */
   secretKeys(kind: SettingsKind): Set<string> {
-    const fields = kind === 'sso' ? SSO_FIELDS : this.#o.integrations.descriptor(kind).fields;
+    const fields =
+      kind === 'sso'
+        ? SSO_FIELDS
+        : kind === 'smtp'
+          ? SMTP_FIELDS
+          : this.#o.integrations.descriptor(kind).fields;
     return new Set(fields.filter((f) => f.secret).map((f) => f.key));
+  }
+
+  // ---- Email (SMTP) -----------------------------------------------------------------------
+
+  #smtp(): SmtpService {
+    if (!this.#o.smtp)
+      throw new AppError(ErrorCode.NOT_FOUND, 'Email (SMTP) is not available in this deployment.');
+    return this.#o.smtp;
+  }
+
+  async #smtpForm(
+    actor: Actor,
+    errors: Readonly<Record<string, string>>,
+    typed: ProviderValues,
+    message?: NoticeView,
+  ): Promise<IntegrationFormView> {
+    const status = await this.#smtp().status(actor.tenantId);
+    const fields: FormField[] = SMTP_FIELDS.map((field) => {
+      const value = field.secret
+        ? undefined
+        : (typed[field.key] ?? status.values[field.key] ?? field.defaultValue);
+      return {
+        ...field,
+        ...(value ? { value } : {}),
+        ...(field.secret && status.hasSecret
+          ? { hasSavedSecret: true, required: false, hint: 'Leave blank to keep the saved value.' }
+          : {}),
+      };
+    });
+    return {
+      kind: 'integration-form',
+      provider: 'smtp',
+      title: status.configured ? 'Edit SMTP' : 'Set up SMTP',
+      submitLabel: status.configured ? 'Update' : 'Save',
+      fields,
+      errors,
+      ...(message ? { notice: message } : {}),
+    };
+  }
+
+  async smtpDetails(actor: Actor, message?: NoticeView): Promise<IntegrationDetailsView> {
+    const section = await this.#smtpSection(actor, true);
+    return {
+      kind: 'integration-details',
+      provider: 'smtp',
+      title: 'Email (SMTP)',
+      badge: section.badge,
+      details: section.details,
+      actions: section.actions,
+      ...(message ? { notice: message } : {}),
+    };
+  }
+
+  async #smtpSection(actor: Actor, canEdit: boolean): Promise<SettingSection> {
+    if (!this.#o.smtp)
+      return { name: 'SMTP', badge: 'Not Connected', details: ['Email is not available here.'], actions: [] };
+    const status = await this.#o.smtp.status(actor.tenantId);
+    const v = status.values;
+    const details = status.configured
+      ? [
+          `${v.host}:${v.port} (${v.security === 'tls' ? 'implicit TLS' : v.security === 'starttls' ? 'STARTTLS' : 'auto'}), from ${v.fromAddress}`,
+          status.recipients.length
+            ? `Fallback recipients: ${status.recipients.join(', ')}`
+            : "No fallback recipients: undeliverable cards go to the subscriptions' recipients only.",
+          ...(status.lastError ? [`Last sending problem: ${status.lastError}`] : []),
+        ]
+      : ['Email is the fallback when a card cannot be delivered in chat.'];
+    const actions: ActionButton[] = !canEdit
+      ? []
+      : !status.configured
+        ? [{ action: 'connect', label: 'Connect', provider: 'smtp', style: 'primary' }]
+        : [
+            { action: 'edit', label: 'Edit', provider: 'smtp' },
+            { action: 'test-email', label: 'Send test email', provider: 'smtp' },
+            { action: 'disconnect', label: 'Disconnect Provider', provider: 'smtp', style: 'danger' },
+          ];
+    return { name: 'SMTP', badge: status.badge, details, actions };
+  }
+
+  async #smtpAct(actor: Actor, action: ActionButton['action']): Promise<Reply> {
+    const smtp = this.#smtp();
+    switch (action) {
+      case 'connect':
+      case 'edit':
+        return { type: 'open-form', view: await this.integrationForm(actor, 'smtp') };
+      case 'test-email': {
+        // To the admin's organization email when they linked it (SSO), else to the sender address.
+        const identity = await this.#o.repositories.identities.find(
+          actor.tenantId,
+          actor.platform,
+          actor.userId,
+        );
+        const to = identity?.email ?? (await smtp.status(actor.tenantId)).values.fromAddress;
+        if (!to) return { type: 'message', view: notice('warning', 'Email (SMTP) is not set up yet.') };
+        try {
+          await smtp.sendTest(actor.tenantId, to, testEmail(to));
+          return {
+            type: 'message',
+            view: notice('success', 'Test email sent', `CloudPi sent a test email to ${to}.`),
+          };
+        } catch (error) {
+          return {
+            type: 'message',
+            view: notice(
+              'error',
+              'The test email could not be sent',
+              isAppError(error) ? error.message : undefined,
+            ),
+          };
+        }
+      }
+      case 'disconnect':
+        return { type: 'open-form', view: this.confirmDisconnect('smtp') };
+      case 'confirm-disconnect': {
+        const removed = await smtp.disconnect(actor.tenantId, actorName(actor));
+        return {
+          type: 'message',
+          view: removed
+            ? notice('success', 'SMTP is disconnected', 'Its settings and password were deleted.')
+            : notice('info', 'SMTP was not set up.'),
+        };
+      }
+      default:
+        return { type: 'message', view: notice('warning', 'That button is out of date.') };
+    }
   }
 
   // ---- Single sign-on ---------------------------------------------------------------------
@@ -713,6 +860,18 @@ export class ChatCommands {
   }
 
   confirmDisconnect(provider: SettingsKind): ConfirmView {
+    if (provider === 'smtp')
+      return {
+        kind: 'confirm',
+        title: 'Disconnect SMTP?',
+        text: 'CloudPi will delete the SMTP settings and password and stop sending email (undeliverable cards then stay in chat only).',
+        confirm: {
+          action: 'confirm-disconnect',
+          label: 'Disconnect Provider',
+          provider: 'smtp',
+          style: 'danger',
+        },
+      };
     if (provider === 'sso')
       return {
         kind: 'confirm',
@@ -739,6 +898,7 @@ export class ChatCommands {
     if (action === 'refresh') return { type: 'message', view: await this.statusBoard(actor) };
     if (!(await this.isAdmin(actor))) return { type: 'message', view: await this.refusalFor(actor) };
     if (provider === 'sso') return this.#ssoAct(actor, action);
+    if (provider === 'smtp') return this.#smtpAct(actor, action);
     const name = this.#o.integrations.descriptor(provider).displayName;
     switch (action) {
       case 'connect':
@@ -866,6 +1026,26 @@ export class ChatCommands {
               { key: f.ticketType, label: 'Ticket type', type: 'text' as const, ...text(f.ticketType) },
             ]
           : []),
+        {
+          key: f.emailRecipients,
+          label: 'Email recipients',
+          type: 'text',
+          placeholder: 'finops@example.com, ops@example.com',
+          hint: 'Also send these recommendations by email (needs /cloudpi smtp). Leave empty for chat only.',
+          ...text(f.emailRecipients),
+        },
+        {
+          key: f.emailDigest,
+          label: 'Email digest',
+          type: 'select',
+          options: [
+            { value: 'each', label: 'One email per recommendation' },
+            { value: 'hourly', label: 'Hourly digest' },
+            { value: 'daily', label: 'Daily digest' },
+          ],
+          hint: 'How the email recipients get them.',
+          ...text(f.emailDigest),
+        },
       ],
       errors,
     };
@@ -881,8 +1061,9 @@ export class ChatCommands {
     const active = (await this.#activeProviders(actor)).map((p) => p.kind);
     const parsed = parseSubscriptionForm(values, active);
     if (!parsed.ok) return { type: 'errors', errors: parsed.errors };
-    const { filters, provider, target } = parsed.value;
+    const { filters, provider, target, emailRecipients } = parsed.value;
     const row = await this.#o.repositories.routes.create(actor.tenantId, {
+      emailRecipients: [...emailRecipients],
       name: describeFilters(filters).slice(0, 200),
       platform: actor.platform,
       channelId,

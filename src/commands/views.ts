@@ -4,8 +4,8 @@
  */
 import { type CredentialField, TICKET_PROVIDER_KINDS, type TicketProviderKind } from '../tickets/port.js';
 
-/** What a settings form is for: a ticket provider, or single sign-on. */
-export const SETTINGS_KINDS = [...TICKET_PROVIDER_KINDS, 'sso'] as const;
+/** What a settings form is for: a ticket provider, single sign-on or email (SMTP). */
+export const SETTINGS_KINDS = [...TICKET_PROVIDER_KINDS, 'sso', 'smtp'] as const;
 export type SettingsKind = (typeof SETTINGS_KINDS)[number];
 
 export function isSettingsKind(value: unknown): value is SettingsKind {
@@ -51,7 +51,9 @@ export type ActionName =
   | 'pause'
   | 'activate'
   | 'refresh'
-  | 'unsubscribe';
+  | 'unsubscribe'
+  /** SMTP: send a test email to the admin. */
+  | 'test-email';
 
 export interface ProviderSection {
   readonly provider: TicketProviderKind;

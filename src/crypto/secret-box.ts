@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import type { MasterKey } from '../config.js';
 import { AppError, ErrorCode } from '../errors.js';
 
@@ -27,6 +27,18 @@ export class SecretBox {
 
   get keyIds(): string[] {
     return [...this.#keys.keys()];
+  }
+
+  /**
+   * Keys for another purpose (signed email links), derived with HKDF so the master keys are never
+   * used directly: the current key's first, then the older ones (links signed before a rotation
+   * still verify).
+   */
+  derivedKeys(purpose: string): Buffer[] {
+    const ids = [this.currentKeyId, ...[...this.#keys.keys()].filter((id) => id !== this.currentKeyId)];
+    return ids.map((id) =>
+      Buffer.from(hkdfSync('sha256', this.#keys.get(id)!, Buffer.alloc(0), `cloudpi:${purpose}`, 32)),
+    );
   }
 
   encrypt(plaintext: string, context: string): string {

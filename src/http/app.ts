@@ -4,8 +4,10 @@ import path from 'node:path';
 import express, { type Express, type NextFunction, type Request, type Response, Router } from 'express';
 import { AppError, asAppError, ErrorCode } from '../errors.js';
 import type { SsoService } from '../identity/sso.js';
+import type { IntegrationService } from '../integrations/service.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
+import type { EmailNotifier } from '../notify/email.js';
 import { PROJECT_ROOT } from '../paths.js';
 import {
   INGEST_BODY_LIMIT_BYTES,
@@ -14,8 +16,10 @@ import {
 } from '../recommendations/ingest.js';
 import type { Repositories } from '../storage/repositories/index.js';
 import { tenantRef } from '../storage/repositories/tenants.js';
+import type { TicketService } from '../tickets/service.js';
 import type { TicketWebhooks } from '../tickets/webhooks.js';
 import { apiKeyAuth } from './api-auth.js';
+import { emailRoutes } from './email-routes.js';
 import { openApiDocument } from './openapi.js';
 import { ssoRoutes } from './sso-routes.js';
 import { webhookRoutes } from './webhooks.js';
@@ -36,6 +40,13 @@ export interface HttpAppOptions {
   readonly webhooks?: TicketWebhooks;
   /** SSO sign-in pages (`/auth/sso/start`, `/auth/sso/callback`). */
   readonly sso?: SsoService;
+  /** The links in emails (one-click Create ticket, List-Unsubscribe). */
+  readonly email?: {
+    readonly notifier: EmailNotifier;
+    readonly tickets: TicketService;
+    readonly integrations: IntegrationService;
+    readonly linkKeys: readonly Buffer[];
+  };
   /** Mounted before the JSON API: chat platform endpoints that need the raw body. */
   readonly mount?: (app: Express) => void;
   readonly jsonLimit?: string;
@@ -92,6 +103,17 @@ export function createHttpApp(options: HttpAppOptions): Express {
 
   options.mount?.(app);
   if (options.webhooks) app.use(webhookRoutes({ webhooks: options.webhooks }));
+  if (options.email)
+    app.use(
+      emailRoutes({
+        email: options.email.notifier,
+        tickets: options.email.tickets,
+        integrations: options.email.integrations,
+        repositories: options.repositories,
+        linkKeys: options.email.linkKeys,
+        logger: options.logger,
+      }),
+    );
   if (options.sso) {
     const sso = options.sso;
     app.use(

@@ -183,6 +183,13 @@ export function cardViewOf(
   };
 }
 
+/** Emails recommendations beside the chat cards (src/notify/email.ts). */
+export interface RouteMailer {
+  notifyRoute(tenantId: string, route: RouteRow, view: RecommendationCardView): Promise<number>;
+  /** A tenant without a chat platform: the recommendation goes to its fallback recipients. */
+  notifyTenant(tenantId: string, view: RecommendationCardView): Promise<number>;
+}
+
 /** What a button press asks for, platform-neutral. */
 export type CardAction =
   | { readonly kind: 'create'; readonly recommendationId: string; readonly provider: TicketProviderKind }
@@ -207,6 +214,7 @@ export class CardService {
   readonly #log: Logger;
   readonly #publishers = new Map<string, CardPublisher>();
   readonly #fallbacks: FallbackChannel[] = [];
+  #routeMailer: RouteMailer | undefined;
   /** One refresh at a time per recommendation, so a stale state never overwrites a newer one. */
   readonly #locks = new Map<string, Promise<void>>();
 
@@ -218,6 +226,11 @@ export class CardService {
 
   registerPublisher(publisher: CardPublisher): void {
     this.#publishers.set(publisher.platform, publisher);
+  }
+
+  /** Emails new recommendations to the recipients a subscription names (and email-only tenants). */
+  registerRouteMailer(mailer: RouteMailer): void {
+    this.#routeMailer = mailer;
   }
 
   /** A way to reach people when a card cannot be delivered in chat (email). Tried in order. */
@@ -249,6 +262,14 @@ export class CardService {
     const routes = await repositories.routes.list(tenantId);
     const channels = new Set<string>();
     let failure: unknown;
+    // Email recipients of matching subscriptions, once per subscription and recommendation.
+    if (this.#routeMailer && (await this.#firstPost(tenantId, recommendationId))) {
+      for (const route of routes)
+        if (route.enabled && route.emailRecipients.length && matches(filtersOf(route.filters), row.payload))
+          await this.#routeMailer.notifyRoute(tenantId, route, view);
+      const tenant = await repositories.tenants.get(tenantId);
+      if (tenant?.platform === 'email') await this.#routeMailer.notifyTenant(tenantId, view);
+    }
     for (const route of routes) {
       if (!route.enabled || !route.platform || !route.channelId) continue;
       const publisher = this.#publishers.get(route.platform);
@@ -338,6 +359,12 @@ export class CardService {
       ...forRoute(view, routeOf(routes, platform, channelId)),
       dismissed: copy?.state === 'dismissed',
     };
+  }
+
+  /** True the first time a recommendation is being posted (a retried job does not email again). */
+  async #firstPost(tenantId: string, recommendationId: string): Promise<boolean> {
+    const existing = await this.#o.repositories.recommendations.cards(tenantId, recommendationId);
+    return existing.length === 0;
   }
 
   /** Shows the current state in every posted copy of the card. */

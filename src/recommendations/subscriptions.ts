@@ -4,6 +4,8 @@
  * channel, filters, provider, target); this module parses the subscribe form, describes filters
  * in words, and decides whether a recommendation matches them.
  */
+
+import { parseRecipients } from '../notify/smtp.js';
 import {
   SEVERITIES,
   type Severity,
@@ -28,12 +30,16 @@ export interface SubscriptionFilters {
 export interface SubscriptionTarget {
   readonly project?: string;
   readonly ticketType?: string;
+  /** Email recipients get one digest per interval instead of one email per recommendation. */
+  readonly digest?: 'hourly' | 'daily';
 }
 
 export interface ParsedSubscription {
   readonly filters: SubscriptionFilters;
   readonly provider?: TicketProviderKind;
   readonly target: SubscriptionTarget;
+  /** Also sent by email to these addresses. */
+  readonly emailRecipients: readonly string[];
 }
 
 /** The subscribe form's field keys (block ids in Slack, input ids in Teams). */
@@ -46,6 +52,8 @@ export const SUBSCRIBE_FIELDS = {
   provider: 'provider',
   project: 'project',
   ticketType: 'ticketType',
+  emailRecipients: 'emailRecipients',
+  emailDigest: 'emailDigest',
 } as const;
 
 export const CLOUD_LABELS: Record<Cloud, string> = {
@@ -117,10 +125,19 @@ export function parseSubscriptionForm(
   if (!providerValue && project) errors[f.project] = 'Choose the ticket provider this project belongs to.';
   if (!providerValue && ticketType) errors[f.ticketType] = 'Choose the ticket provider this type belongs to.';
 
+  const digestValue = single(values[f.emailDigest]);
+  const digest = digestValue === 'hourly' || digestValue === 'daily' ? digestValue : undefined;
+  if (digestValue && digestValue !== 'each' && !digest)
+    errors[f.emailDigest] = 'Choose each, hourly or daily.';
+  const { valid: emailRecipients, invalid } = parseRecipients(single(values[f.emailRecipients]));
+  if (invalid.length) errors[f.emailRecipients] = `Not an email address: ${invalid.slice(0, 3).join(', ')}.`;
+  else if (emailRecipients.length > 50) errors[f.emailRecipients] = 'At most 50 recipients.';
+
   if (Object.keys(errors).length > 0) return { ok: false, errors };
   return {
     ok: true,
     value: {
+      emailRecipients,
       filters: {
         ...(clouds.length ? { clouds } : {}),
         ...(account ? { account } : {}),
@@ -129,7 +146,11 @@ export function parseSubscriptionForm(
         ...(minMonthlySavings !== undefined && minMonthlySavings > 0 ? { minMonthlySavings } : {}),
       },
       ...(provider ? { provider } : {}),
-      target: { ...(project ? { project } : {}), ...(ticketType ? { ticketType } : {}) },
+      target: {
+        ...(project ? { project } : {}),
+        ...(ticketType ? { ticketType } : {}),
+        ...(digest && emailRecipients.length ? { digest } : {}),
+      },
     },
   };
 }

@@ -226,6 +226,26 @@ export const auditLog = pgTable(
 );
 
 /**
+ * Recommendations waiting for a subscription's email digest (a route whose target says `digest`:
+ * hourly or daily): gathered here, sent as one email per recipient, then deleted.
+ */
+export const digestItems = pgTable(
+  'digest_items',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    tenantId: tenantRef(),
+    routeId: uuid('route_id')
+      .notNull()
+      .references(() => routes.id, { onDelete: 'cascade' }),
+    recommendationId: uuid('recommendation_id')
+      .notNull()
+      .references(() => recommendations.id, { onDelete: 'cascade' }),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex('digest_items_route_recommendation_uq').on(t.routeId, t.recommendationId)],
+);
+
+/**
  * SSO sign-ins: `login` in chat makes a single-use link bound to the chat user (only its SHA-256 is
  * kept); opening it starts the OpenID Connect flow, whose state, nonce and PKCE verifier are kept
  * here (the verifier sealed) and bound to the browser that opened the link by a cookie.
@@ -327,6 +347,7 @@ export const SCHEMA_TABLES = [
   'webhook_endpoints',
   'conversations',
   'sso_logins',
+  'digest_items',
 ] as const;
 
 /**
@@ -360,4 +381,5 @@ export const schema = {
   webhookEndpoints,
   conversations,
   ssoLogins,
+  digestItems,
 };

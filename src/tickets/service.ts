@@ -112,6 +112,9 @@ export interface TicketServiceOptions {
   readonly logger: Logger;
 }
 
+/** What happened to a ticket: created (it has a key), failed (for good), status (read back changed). */
+export type TicketChange = 'created' | 'failed' | 'status';
+
 export type TicketRequest = { readonly ticket: TicketRow; readonly queued: boolean };
 
 /**
@@ -122,7 +125,7 @@ export type TicketRequest = { readonly ticket: TicketRow; readonly queued: boole
  */
 export class TicketService {
   readonly #o: TicketServiceOptions;
-  readonly #listeners: ((ticket: TicketRow) => Promise<void>)[] = [];
+  readonly #listeners: ((ticket: TicketRow, change: TicketChange) => Promise<void>)[] = [];
 
   constructor(options: TicketServiceOptions) {
     this.#o = options;
@@ -132,16 +135,17 @@ export class TicketService {
    * Called after the create job settled a ticket (created, failed), gave up on it, or a status
    * refresh found a new status (cards).
    */
-  onTicketChange(listener: (ticket: TicketRow) => Promise<void>): void {
+  onTicketChange(listener: (ticket: TicketRow, change: TicketChange) => Promise<void>): void {
     this.#listeners.push(listener);
   }
 
-  async #notify(tenantId: string, ticketId: string): Promise<void> {
+  async #notify(tenantId: string, ticketId: string, change?: TicketChange): Promise<void> {
     if (this.#listeners.length === 0) return;
     const ticket = await this.#ticket(tenantId, ticketId);
+    const what = change ?? (ticket.key ? 'created' : 'failed');
     for (const listener of this.#listeners) {
       try {
-        await listener(ticket);
+        await listener(ticket, what);
       } catch (error) {
         this.#o.logger.warn({ err: error, tenantId, ticketId }, 'ticket change listener failed');
       }
@@ -286,7 +290,7 @@ export class TicketService {
         .update(tickets)
         .set({ status: read.status, providerStatus: read.providerStatus, updatedAt: new Date() })
         .where(and(eq(tickets.tenantId, tenantId), eq(tickets.id, ticketId)));
-      await this.#notify(tenantId, ticketId);
+      await this.#notify(tenantId, ticketId, 'status');
     }
     return { ticket: await this.#ticket(tenantId, ticketId), changed };
   }

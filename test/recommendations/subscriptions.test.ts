@@ -81,8 +81,32 @@ describe('parseSubscriptionForm', () => {
         },
         provider: 'jira',
         target: { project: 'OPS', ticketType: 'Task' },
+        emailRecipients: [],
       },
     });
+  });
+
+  it('reads email recipients and a digest, refusing what is not an address', () => {
+    const parsed = parseSubscriptionForm(
+      { emailRecipients: 'a@example.com, b@example.com;a@example.com', emailDigest: 'daily' },
+      [],
+    );
+    expect(parsed).toEqual({
+      ok: true,
+      value: {
+        filters: {},
+        target: { digest: 'daily' },
+        emailRecipients: ['a@example.com', 'b@example.com'],
+      },
+    });
+    // A digest without recipients is no digest.
+    expect(parseSubscriptionForm({ emailDigest: 'hourly' }, [])).toMatchObject({ value: { target: {} } });
+    const bad = parseSubscriptionForm(
+      { emailRecipients: 'not-an-address, ok@example.com', emailDigest: 'weekly' },
+      [],
+    );
+    expect(bad.ok).toBe(false);
+    if (!bad.ok) expect(Object.keys(bad.errors).sort()).toEqual(['emailDigest', 'emailRecipients']);
   });
 
   it('answers field errors', () => {
@@ -106,7 +130,7 @@ describe('parseSubscriptionForm', () => {
   it('takes an empty form as "everything"', () => {
     expect(parseSubscriptionForm({ minMonthlySavings: '0' }, [])).toEqual({
       ok: true,
-      value: { filters: {}, target: {} },
+      value: { filters: {}, target: {}, emailRecipients: [] },
     });
   });
 });

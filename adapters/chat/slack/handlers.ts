@@ -410,7 +410,7 @@ export function registerHandlers(app: App, deps: SlackHandlerDeps): SlackHandler
   app.view(CALLBACK.configure, async ({ ack, body, view, client, context }) => {
     const meta = decodeMeta(view.private_metadata);
     const provider = meta.provider;
-    if (!provider || provider === 'sso') {
+    if (!provider || provider === 'sso' || provider === 'smtp') {
       await ack();
       return;
     }
@@ -462,7 +462,7 @@ export function registerHandlers(app: App, deps: SlackHandlerDeps): SlackHandler
       await ack();
       const view = body.view;
       const provider = decodeMeta(view?.private_metadata).provider;
-      if (!view || !provider || provider === 'sso') return;
+      if (!view || !provider || provider === 'sso' || provider === 'smtp') return;
       const values = readValues(view.state.values);
       const changed = action as { block_id?: string; selected_option?: { value?: string } | null };
       if (changed.block_id && changed.selected_option?.value)

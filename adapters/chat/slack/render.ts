@@ -76,6 +76,7 @@ function fieldId(key: string): string {
 }
 const ACTION_PREFIX = 'cloudpi.';
 const ACTIONS: readonly ActionName[] = [
+  'test-email',
   'connect',
   'edit',
   'configure',

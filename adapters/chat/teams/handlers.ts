@@ -353,9 +353,14 @@ export function registerTeamsHandlers(app: Application, deps: TeamsHandlerDeps):
     }
     if (action === 'refresh') return chat.statusBoard(info.actor);
     const provider = settingsOf(data);
-    if (!provider || !['pause', 'activate', 'confirm-disconnect'].includes(action))
+    if (!provider || !['pause', 'activate', 'confirm-disconnect', 'test-email'].includes(action))
       return notice('warning', 'That button is out of date.');
-    const reply = await chat.act(info.actor, action as 'pause' | 'activate' | 'confirm-disconnect', provider);
+    const reply = await chat.act(
+      info.actor,
+      action as 'pause' | 'activate' | 'confirm-disconnect' | 'test-email',
+      provider,
+    );
+    if (action === 'test-email' && reply.type === 'message') return reply.view;
     if (reply.type === 'message' && reply.view.kind === 'notice' && reply.view.tone === 'error')
       return reply.view;
     // The board again, now showing the change.

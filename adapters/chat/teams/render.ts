@@ -91,6 +91,7 @@ export const VERB = {
   boardRefresh: 'cloudpi.board.refresh',
   boardUnsubscribe: 'cloudpi.board.unsubscribe',
   boardConfirmDisconnect: 'cloudpi.board.confirm-disconnect',
+  boardTestEmail: 'cloudpi.board.test-email',
   cardCreate: 'cloudpi.card.create',
   cardRetry: 'cloudpi.card.retry',
   cardDismiss: 'cloudpi.card.dismiss',
@@ -106,7 +107,13 @@ export type DialogForm = 'connect' | 'edit' | 'configure' | 'disconnect' | 'subs
 /** The dialog a submission comes from (`data.form` of `cloudpi.dialog.submit`). */
 export type SubmitForm = 'integration' | 'configure' | 'subscribe' | 'disconnect';
 /** Buttons that act at once (`cloudpi.board.<action>`). */
-export type BoardAction = 'pause' | 'activate' | 'refresh' | 'unsubscribe' | 'confirm-disconnect';
+export type BoardAction =
+  | 'pause'
+  | 'activate'
+  | 'refresh'
+  | 'unsubscribe'
+  | 'confirm-disconnect'
+  | 'test-email';
 
 const DIALOG_ACTIONS: ReadonlySet<ActionName> = new Set(['connect', 'edit', 'configure', 'disconnect']);
 
