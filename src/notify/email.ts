@@ -229,7 +229,7 @@ export class EmailNotifier implements FallbackChannel, RouteMailer {
   async ticketChanged(ticket: TicketRow, change: TicketChange): Promise<number> {
     if (change === 'failed' || !this.#o.viewOf) return 0;
     const view = await this.#o.viewOf(ticket.tenantId, ticket.recommendationId);
-    if (!view || view.ticket.kind !== 'created') return 0;
+    if (view?.ticket.kind !== 'created') return 0;
     if (!(await this.#o.smtp.status(ticket.tenantId)).configured) return 0;
     const rec = await this.#o.repositories.recommendations.findById(ticket.tenantId, ticket.recommendationId);
     if (!rec) return 0;
