@@ -260,10 +260,27 @@ describe('email over the tenant SMTP settings', () => {
     expect(await email.sendDueDigests(new Date(now.getTime() + 60_000))).toBe(0);
     expect(await email.sendDueDigests(new Date(now.getTime() + 3600_000 + 1000))).toBe(2);
     await waitFor(() =>
-      smtp.messages.filter((m) => to(m) === 'digest-a@example.com').length === 2 ? true : undefined,
+      smtp.messages.filter((m) => to(m).startsWith('digest-')).length >= 4 ? true : undefined,
     );
     // One per recipient per interval, never one per recommendation.
+    await new Promise((r) => setTimeout(r, 1000));
     expect(smtp.messages.filter((m) => to(m).startsWith('digest-'))).toHaveLength(4);
+    expect(smtp.messages.filter((m) => to(m) === 'digest-a@example.com')).toHaveLength(2);
+  });
+
+  it('sends every new recommendation of a tenant without a chat platform to its fallback recipients', async () => {
+    const { repositories, smtp: smtpSettings, recommendations } = ws.running.service;
+    const tenant = await repositories.tenants.ensure('email', 'acme-finance', 'Acme Finance');
+    const saved = await smtpSettings.save(tenant.id, { ...settings(), recipients: 'cfo@example.com' }, 'cli');
+    expect(saved.ok).toBe(true);
+    const before = smtp.messages.length;
+    await recommendations.ingestRecommendations(tenant.id, {
+      id: 'rec-email-only',
+      title: 'Buy a savings plan',
+      cloud: 'aws',
+    });
+    const mail = await waitFor(() => smtp.messages.slice(before).find((m) => to(m) === 'cfo@example.com'));
+    expect(mail.parsed.subject).toContain('Buy a savings plan');
   });
 
   it('retries a 451 until it is delivered; records a 550 for admins without retrying', async () => {
