@@ -18,7 +18,7 @@ import type { Database } from '../storage/db.js';
 import type { Repositories } from '../storage/repositories/index.js';
 import type { RouteRow } from '../storage/repositories/routes.js';
 import { recommendations, tickets } from '../storage/schema.js';
-import type { ProviderValues, Routing, TicketProviderKind } from '../tickets/port.js';
+import type { CredentialField, ProviderValues, Routing, TicketProviderKind } from '../tickets/port.js';
 import { SEVERITIES, TICKET_PROVIDER_KINDS } from '../tickets/port.js';
 import type { TicketWebhooks, WebhookSetup } from '../tickets/webhooks.js';
 import { COMMANDS, type Command, type CommandName } from './grammar.js';
@@ -492,27 +492,7 @@ export class ChatCommands {
     message?: NoticeView,
   ): Promise<IntegrationFormView> {
     const status = await this.#smtp().status(actor.tenantId);
-    const fields: FormField[] = SMTP_FIELDS.map((field) => {
-      const value = field.secret
-        ? undefined
-        : (typed[field.key] ?? status.values[field.key] ?? field.defaultValue);
-      return {
-        ...field,
-        ...(value ? { value } : {}),
-        ...(field.secret && status.hasSecret
-          ? { hasSavedSecret: true, required: false, hint: 'Leave blank to keep the saved value.' }
-          : {}),
-      };
-    });
-    return {
-      kind: 'integration-form',
-      provider: 'smtp',
-      title: status.configured ? 'Edit SMTP' : 'Set up SMTP',
-      submitLabel: status.configured ? 'Update' : 'Save',
-      fields,
-      errors,
-      ...(message ? { notice: message } : {}),
-    };
+    return settingsForm('smtp', 'SMTP', SMTP_FIELDS, status, errors, typed, message);
   }
 
   async smtpDetails(actor: Actor, message?: NoticeView): Promise<IntegrationDetailsView> {
@@ -618,33 +598,20 @@ export class ChatCommands {
     message?: NoticeView,
   ): Promise<IntegrationFormView> {
     const status = await this.#sso().status(actor.tenantId);
-    const fields: FormField[] = SSO_FIELDS.map((field) => {
-      const value = field.secret
-        ? undefined
-        : (typed[field.key] ?? status.values[field.key] ?? field.defaultValue);
-      return {
-        ...field,
-        ...(value ? { value } : {}),
-        ...(field.secret && status.hasSecret
-          ? { hasSavedSecret: true, required: false, hint: 'Leave blank to keep the saved value.' }
-          : {}),
-      };
-    });
-    return {
-      kind: 'integration-form',
-      provider: 'sso',
-      title: status.configured ? 'Edit SSO' : 'Set up SSO',
-      submitLabel: status.configured ? 'Update' : 'Save',
-      fields,
+    return settingsForm(
+      'sso',
+      'SSO',
+      SSO_FIELDS,
+      status,
       errors,
-      notice:
-        message ??
+      typed,
+      message ??
         notice(
           'info',
           'OpenID Connect with PKCE',
           `Register CloudPi in your identity provider as a web app with the redirect URI ${this.#sso().redirectUri()}`,
         ),
-    };
+    );
   }
 
   /** The saved SSO settings with Edit, Enable / Disable and Disconnect. */
@@ -1205,4 +1172,44 @@ function fallbackText(state: string, note: string | null): string {
     default:
       return `Fallback not possible: ${note ?? 'no fallback channel is set up.'}`;
   }
+}
+
+/**
+ * A settings form (SSO, SMTP) from its field data and what is saved: Save when new, Update when
+ * configured; secret fields never pre-filled ("leave blank to keep").
+ */
+function settingsForm(
+  kind: 'sso' | 'smtp',
+  name: string,
+  fieldData: readonly CredentialField[],
+  status: {
+    readonly configured: boolean;
+    readonly values: Readonly<Record<string, string>>;
+    readonly hasSecret: boolean;
+  },
+  errors: Readonly<Record<string, string>>,
+  typed: ProviderValues,
+  message?: NoticeView,
+): IntegrationFormView {
+  const fields: FormField[] = fieldData.map((field) => {
+    const value = field.secret
+      ? undefined
+      : (typed[field.key] ?? status.values[field.key] ?? field.defaultValue);
+    return {
+      ...field,
+      ...(value ? { value } : {}),
+      ...(field.secret && status.hasSecret
+        ? { hasSavedSecret: true, required: false, hint: 'Leave blank to keep the saved value.' }
+        : {}),
+    };
+  });
+  return {
+    kind: 'integration-form',
+    provider: kind,
+    title: status.configured ? `Edit ${name}` : `Set up ${name}`,
+    submitLabel: status.configured ? 'Update' : 'Save',
+    fields,
+    errors,
+    ...(message ? { notice: message } : {}),
+  };
 }

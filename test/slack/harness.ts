@@ -11,6 +11,7 @@ import {
   postSlackCommand,
   postSlackEvent,
   postSlackInteraction,
+  viewSubmissionPayload,
 } from '../support/slack-requests.js';
 import { waitFor } from '../support/wait.js';
 import { button, eventCallback } from './helpers.js';
@@ -28,6 +29,10 @@ export interface SlackWorkspace {
   pressPayload(user: string, message: SlackFakeMessage, label: string): Record<string, unknown>;
   /** `user` presses the button `label` on `message` (a card as posted or updated); expects 200. */
   press(user: string, message: SlackFakeMessage, label: string): Promise<void>;
+  /** Submits a modal as `user` (default: the admin); fields use the field key as block and action id. */
+  submitModal(view: Record<string, unknown>, fields: Record<string, string>, user?: string): Promise<void>;
+  /** The modal the command with this trigger opened, once views.open answered. */
+  modalFor(triggerId: string): Promise<{ id: string; view: Record<string, unknown> }>;
 }
 
 export function useSlackWorkspace(
@@ -97,6 +102,22 @@ export function useSlackWorkspace(
         message: { blocks: message.blocks, text: message.text, ts: message.ts, channel: message.channel },
         channelId: message.channel,
       });
+    },
+    async submitModal(view, fields, user) {
+      const values = Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, { [k]: v }]));
+      const res = await postSlackInteraction(
+        running.service.url,
+        SIGNING_SECRET,
+        viewSubmissionPayload({ teamId: fake().teamId, userId: user ?? fake().users.admin, view, values }),
+      );
+      expect(res.status).toBe(200);
+    },
+    async modalFor(triggerId) {
+      await waitFor(() =>
+        fake().calls.find((c) => c.method === 'views.open' && c.body.trigger_id === triggerId && c.status),
+      );
+      const id = [...fake().modals.keys()].at(-1)!;
+      return { id, view: fake().modals.get(id)!.view };
     },
     async press(user, message, label) {
       const res = await postSlackInteraction(

@@ -5,17 +5,12 @@
  * App Home then has Send test email, which sends one.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  blockActionsPayload,
-  postSlackInteraction,
-  viewSubmissionPayload,
-} from '../support/slack-requests.js';
+import { blockActionsPayload, postSlackInteraction } from '../support/slack-requests.js';
 import { startSmtpServer, type TestSmtpServer, testCertificate } from '../support/smtp-server.js';
 import { waitFor } from '../support/wait.js';
 import { SIGNING_SECRET, useSlackWorkspace } from './harness.js';
 import { button, textOf } from './helpers.js';
 
-type Json = Record<string, unknown>;
 
 describe('SMTP from Slack', () => {
   const startOptions: { smtpCa: string[] } = { smtpCa: [] };
@@ -32,23 +27,9 @@ describe('SMTP from Slack', () => {
     await smtp?.close();
   });
 
-  async function submit(view: Json, fields: Record<string, string>) {
-    const values = Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, { [k]: v }]));
-    const res = await postSlackInteraction(
-      ws.running.service.url,
-      SIGNING_SECRET,
-      viewSubmissionPayload({ teamId: ws.slack.teamId, userId: ws.slack.users.admin, view, values }),
-    );
-    expect(res.status).toBe(200);
-  }
-
   it('sets up SMTP in a modal with live checks, then sends a test email from App Home', async () => {
     const trigger = await ws.command('smtp', ws.slack.users.admin, 'C0SMTP');
-    await waitFor(() =>
-      ws.slack.calls.find((c) => c.method === 'views.open' && c.body.trigger_id === trigger && c.status),
-    );
-    const id = [...ws.slack.modals.keys()].at(-1)!;
-    const view = ws.slack.modals.get(id)!.view;
+    const { id, view } = await ws.modalFor(trigger);
     for (const label of [
       'SMTP Host',
       'SMTP Port',
@@ -66,13 +47,13 @@ describe('SMTP from Slack', () => {
       fromAddress: smtp.user,
       password: 'definitely wrong',
     };
-    await submit(view, fields);
+    await ws.submitModal(view, fields);
     const wrong = await waitFor(() => {
       const v = ws.slack.modals.get(id)?.view;
       return v && textOf(v).includes('Invalid email credentials') ? v : undefined;
     });
     expect(JSON.stringify(wrong)).not.toContain('definitely wrong');
-    await submit(wrong, { ...fields, password: smtp.password });
+    await ws.submitModal(wrong, { ...fields, password: smtp.password });
     await waitFor(() =>
       textOf(ws.slack.modals.get(id)?.view).includes('Email (SMTP) is connected and active')
         ? true

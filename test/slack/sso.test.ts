@@ -6,12 +6,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CookieJar, type RunningOidcProvider, signIn, startOidcProvider } from '../support/oidc-provider.js';
-import { postSlackInteraction, viewSubmissionPayload } from '../support/slack-requests.js';
 import { waitFor } from '../support/wait.js';
-import { SIGNING_SECRET, useSlackWorkspace } from './harness.js';
+import { useSlackWorkspace } from './harness.js';
 import { type ResponseUrls, startResponseUrls, textOf } from './helpers.js';
 
-type Json = Record<string, unknown>;
 const CLIENT_SECRET = 'slack-sso-client-secret-0123456789abcdef';
 
 describe('SSO from Slack', () => {
@@ -32,27 +30,9 @@ describe('SSO from Slack', () => {
     await Promise.all([idp?.stop(), responses?.close()]);
   });
 
-  async function modalFor(triggerId: string): Promise<{ id: string; view: Json }> {
-    await waitFor(() =>
-      ws.slack.calls.find((c) => c.method === 'views.open' && c.body.trigger_id === triggerId && c.status),
-    );
-    const id = [...ws.slack.modals.keys()].at(-1)!;
-    return { id, view: ws.slack.modals.get(id)!.view };
-  }
-
-  async function submit(view: Json, fields: Record<string, string>) {
-    const values = Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, { [k]: v }]));
-    const res = await postSlackInteraction(
-      ws.running.service.url,
-      SIGNING_SECRET,
-      viewSubmissionPayload({ teamId: ws.slack.teamId, userId: ws.slack.users.admin, view, values }),
-    );
-    expect(res.status).toBe(200);
-  }
-
   it('configures SSO in a modal: the error at the Client ID, then "SSO is configured and enabled"', async () => {
     const trigger = await ws.command('sso', ws.slack.users.admin, 'C0SSO');
-    const { id, view } = await modalFor(trigger);
+    const { id, view } = await ws.modalFor(trigger);
     expect(textOf(view)).toContain('Issuer URL');
     expect(textOf(view)).toContain('SSO Enabled');
     const fields = {
@@ -62,13 +42,13 @@ describe('SSO from Slack', () => {
       enabled: 'true',
       requireForAdmin: 'false',
     };
-    await submit(view, { ...fields, clientId: 'someone-else' });
+    await ws.submitModal(view, { ...fields, clientId: 'someone-else' });
     const wrong = await waitFor(() => {
       const v = ws.slack.modals.get(id)?.view;
       return v && textOf(v).includes('Invalid Client ID') ? v : undefined;
     });
     expect(JSON.stringify(wrong)).not.toContain(CLIENT_SECRET);
-    await submit(wrong, fields);
+    await ws.submitModal(wrong, fields);
     await waitFor(() =>
       textOf(ws.slack.modals.get(id)?.view).includes('SSO is configured and enabled') ? true : undefined,
     );
