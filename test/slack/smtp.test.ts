@@ -11,7 +11,6 @@ import { waitFor } from '../support/wait.js';
 import { SIGNING_SECRET, useSlackWorkspace } from './harness.js';
 import { button, textOf } from './helpers.js';
 
-
 describe('SMTP from Slack', () => {
   const startOptions: { smtpCa: string[] } = { smtpCa: [] };
   beforeAll(async () => {
