@@ -35,6 +35,12 @@ const SECRET_KEYS = [
   'masterKeys',
   'x-api-key',
   'x-slack-signature',
+  'x-hub-signature',
+  'appPassword',
+  'MicrosoftAppPassword',
+  'codeVerifier',
+  'code_verifier',
+  'personalAccessToken',
 ];
 
 function redactPaths(): string[] {

@@ -13,6 +13,10 @@ describe('log redaction', () => {
         smtp: { host: 'smtp.example.com', password: token },
         sso: { clientSecret: token, client_secret: token },
         slack: { botToken: token, signingSecret: token },
+        teams: { appPassword: token, MicrosoftAppPassword: token },
+        webhook: { headers: { 'x-hub-signature': `sha256=${token}` } },
+        oidc: { codeVerifier: token },
+        ado: { personalAccessToken: token },
       },
       'saving integration',
     );
