@@ -11,7 +11,7 @@ import { countByKey, rotateSecrets } from './crypto/rotate.js';
 import type { SecretBox } from './crypto/secret-box.js';
 import { createHttpApp } from './http/app.js';
 import { AdminPolicy } from './identity/admins.js';
-import type { IdentityProviderFactory } from './identity/port.js';
+import { type IdentityProviderFactory, lazyIdentityProviderFactory } from './identity/port.js';
 import { SsoService } from './identity/sso.js';
 import { scheduleHealthChecks } from './integrations/health-check.js';
 import { createProviderRegistry, IntegrationService } from './integrations/service.js';
@@ -21,7 +21,7 @@ import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { EmailNotifier } from './notify/email.js';
 import { cardFallbackJob } from './notify/fallback.js';
-import type { MailerFactory } from './notify/mailer.js';
+import { lazyMailerFactory, type MailerFactory } from './notify/mailer.js';
 import { SmtpService } from './notify/smtp.js';
 import { CardService } from './recommendations/card.js';
 import { RecommendationIngest } from './recommendations/ingest.js';
@@ -168,21 +168,26 @@ export async function startService(config: AppConfig, options: StartOptions = {}
         : {}),
     });
     await webhooks.work();
-    const { oidcIdentityProvider } = await import('../adapters/identity/oidc/index.js');
     const sso = new SsoService({
       db: database.db,
       repositories,
       box: secretBox,
-      factory: options.identityProvider ?? oidcIdentityProvider,
+      // openid-client and nodemailer load on first use, not at start-up.
+      factory:
+        options.identityProvider ??
+        lazyIdentityProviderFactory(
+          async () => (await import('../adapters/identity/oidc/index.js')).oidcIdentityProvider,
+        ),
       urlPolicy,
       publicUrl,
       logger,
       ...(options.providerTimeoutMs ? { timeoutMs: options.providerTimeoutMs } : {}),
     });
-    const { smtpMailerFactory } = await import('../adapters/email/smtp/index.js');
     const smtp = new SmtpService({
       repositories,
-      factory: options.mailer ?? smtpMailerFactory,
+      factory:
+        options.mailer ??
+        lazyMailerFactory(async () => (await import('../adapters/email/smtp/index.js')).smtpMailerFactory),
       urlPolicy,
       logger,
       ca: [...config.smtpCa, ...(options.smtpCa ?? [])],

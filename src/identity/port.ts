@@ -83,3 +83,25 @@ export interface IdentityProviderFactory {
   /** One new instance per tenant and call; never a shared instance mutated per call. */
   create(context: IdentityProviderContext): IdentityProvider;
 }
+
+/** A factory whose adapter (openid-client) loads on the first call, not at start-up. */
+export function lazyIdentityProviderFactory(
+  load: () => Promise<IdentityProviderFactory>,
+): IdentityProviderFactory {
+  let factory: Promise<IdentityProviderFactory> | undefined;
+  return {
+    create(context) {
+      let instance: Promise<IdentityProvider> | undefined;
+      const get = () => {
+        factory ??= load();
+        instance ??= factory.then((f) => f.create(context));
+        return instance;
+      };
+      return {
+        validate: async () => (await get()).validate(),
+        loginUrl: async (checks) => (await get()).loginUrl(checks),
+        callback: async (url, checks) => (await get()).callback(url, checks),
+      };
+    },
+  };
+}

@@ -75,3 +75,27 @@ export interface MailerContext {
 export interface MailerFactory {
   create(context: MailerContext): Mailer;
 }
+
+/** A factory whose adapter (nodemailer) loads on the first mailer used, not at start-up. */
+export function lazyMailerFactory(load: () => Promise<MailerFactory>): MailerFactory {
+  let factory: Promise<MailerFactory> | undefined;
+  return {
+    create(context) {
+      let instance: Promise<Mailer> | undefined;
+      let loaded: Mailer | undefined;
+      const get = () => {
+        factory ??= load();
+        instance ??= factory.then((f) => {
+          loaded = f.create(context);
+          return loaded;
+        });
+        return instance;
+      };
+      return {
+        verify: async (testRecipient) => (await get()).verify(testRecipient),
+        send: async (message) => (await get()).send(message),
+        close: () => loaded?.close(),
+      };
+    },
+  };
+}

@@ -109,6 +109,11 @@ export function registerTeamsHandlers(app: Application, deps: TeamsHandlerDeps):
     void settled.finally(() => pending.delete(settled));
   };
   const turn = (context: TurnContext) => context.turnState.get(TURN_KEY) as TurnInfo | undefined;
+  // Every activity names its tenant and conversation; both change rarely, so the database is
+  // asked at most once a minute per tenant and per conversation (not on every invoke).
+  const tenantIds = new Map<string, { id: string; until: number }>();
+  const remembered = new Map<string, { reference: string; until: number }>();
+  const FRESH_MS = 60_000;
 
   // Every activity: which tenant and person, and remember the conversation for proactive cards.
   app.turn('beforeTurn', async (context) => {
@@ -123,7 +128,13 @@ export function registerTeamsHandlers(app: Application, deps: TeamsHandlerDeps):
       log.warn({ type: activity.type }, 'Teams activity without an allowed tenant; ignored');
       return false;
     }
-    const tenant = await deps.tenants.ensure('teams', teamsTenant);
+    const now = Date.now();
+    let cachedTenant = tenantIds.get(teamsTenant);
+    if (!cachedTenant || cachedTenant.until < now) {
+      cachedTenant = { id: (await deps.tenants.ensure('teams', teamsTenant)).id, until: now + FRESH_MS };
+      tenantIds.set(teamsTenant, cachedTenant);
+    }
+    const tenant = { id: cachedTenant.id };
     const channelId = channelIdOf(activity);
     const kind = activity.conversation?.conversationType ?? 'personal';
     const reference = TurnContext.getConversationReference(activity);
@@ -135,13 +146,20 @@ export function registerTeamsHandlers(app: Application, deps: TeamsHandlerDeps):
     };
     delete (stored as { activityId?: string }).activityId;
     delete (stored as { user?: unknown }).user;
-    await deps.conversations.remember(tenant.id, TEAMS_PLATFORM, {
-      conversationId: channelId,
-      kind,
-      teamId: channelData.team?.id ?? null,
-      name: channelData.channel?.name ?? activity.conversation?.name ?? null,
-      reference: stored as Record<string, unknown>,
-    });
+    const seen = remembered.get(`${tenant.id}|${channelId}`);
+    const referenceText = JSON.stringify(stored);
+    // Removal events must reach the database at once; other activities refresh it once a minute.
+    const removal = activity.type === 'installationUpdate' || activity.type === 'conversationUpdate';
+    if (removal || !seen || seen.until < now || seen.reference !== referenceText) {
+      await deps.conversations.remember(tenant.id, TEAMS_PLATFORM, {
+        conversationId: channelId,
+        kind,
+        teamId: channelData.team?.id ?? null,
+        name: channelData.channel?.name ?? activity.conversation?.name ?? null,
+        reference: stored as Record<string, unknown>,
+      });
+      remembered.set(`${tenant.id}|${channelId}`, { reference: referenceText, until: now + FRESH_MS });
+    }
     const info: TurnInfo = {
       tenantId: tenant.id,
       actor: {
