@@ -1015,8 +1015,16 @@ function conditionSuffix(form: IntegrationFormView, field: FormField): string {
   return names.length ? ` (${names.join(' or ')} only)` : '';
 }
 
-function integrationFormCard(budget: Budget, form: IntegrationFormView): AdaptiveCardJson {
-  const body: CardElementJson[] = [
+/** A dialog form's top: the notice, then errors that belong to no input. */
+function formHead(
+  budget: Budget,
+  form: {
+    readonly notice?: NoticeView;
+    readonly errors: Readonly<Record<string, string>>;
+    readonly fields: readonly { readonly key: string }[];
+  },
+): CardElementJson[] {
+  return [
     ...(form.notice ? noticeElements(budget, form.notice) : []),
     ...formLevelErrors(
       budget,
@@ -1024,6 +1032,15 @@ function integrationFormCard(budget: Budget, form: IntegrationFormView): Adaptiv
       form.fields.map((f) => f.key),
     ),
   ];
+}
+
+/** The dialog's submit button (Teams merges the inputs into its data). */
+function submitAction(title: string, data: DialogSubmitData): SubmitActionJson {
+  return { type: 'Action.Submit', title, style: 'positive', data };
+}
+
+function integrationFormCard(budget: Budget, form: IntegrationFormView): AdaptiveCardJson {
+  const body = formHead(budget, form);
   for (const field of form.fields) {
     const label = `${field.label}${conditionSuffix(form, field)}`;
     // A conditional field cannot be required in the client: it may not apply to the choice made.
@@ -1052,24 +1069,12 @@ function integrationFormCard(budget: Budget, form: IntegrationFormView): Adaptiv
     body.push(...inputWithNotes(budget, input, form.errors[field.key], hints.filter(Boolean).join(' ')));
   }
   return card(body, [
-    {
-      type: 'Action.Submit',
-      title: form.submitLabel,
-      style: 'positive',
-      data: { verb: VERB.dialogSubmit, form: 'integration', provider: form.provider },
-    },
+    submitAction(form.submitLabel, { verb: VERB.dialogSubmit, form: 'integration', provider: form.provider }),
   ]);
 }
 
 function configureFormCard(budget: Budget, form: ConfigureFormView): AdaptiveCardJson {
-  const body: CardElementJson[] = [
-    ...(form.notice ? noticeElements(budget, form.notice) : []),
-    ...formLevelErrors(
-      budget,
-      form.errors,
-      form.fields.map((f) => f.key),
-    ),
-  ];
+  const body = formHead(budget, form);
   // Reload submits the form's inputs, and Teams blocks a submission while a required input is
   // empty: with a Reload button the required text fields are checked by the server instead.
   const reloadable = form.fields.some((f) => f.reloads && f.type === 'select' && f.options?.length);
@@ -1103,24 +1108,12 @@ function configureFormCard(budget: Budget, form: ConfigureFormView): AdaptiveCar
       });
   }
   return card(body, [
-    {
-      type: 'Action.Submit',
-      title: form.submitLabel,
-      style: 'positive',
-      data: { verb: VERB.dialogSubmit, form: 'configure', provider: form.provider },
-    },
+    submitAction(form.submitLabel, { verb: VERB.dialogSubmit, form: 'configure', provider: form.provider }),
   ]);
 }
 
 function subscribeFormCard(budget: Budget, form: SubscribeFormView): AdaptiveCardJson {
-  const body: CardElementJson[] = [
-    ...(form.notice ? noticeElements(budget, form.notice) : []),
-    ...formLevelErrors(
-      budget,
-      form.errors,
-      form.fields.map((f) => f.key),
-    ),
-  ];
+  const body = formHead(budget, form);
   for (const field of form.fields) {
     const value = typeof field.value === 'string' ? field.value : field.value?.join(',');
     const listed = (field.type === 'select' || field.type === 'multi-select') && field.options?.length;
@@ -1142,12 +1135,7 @@ function subscribeFormCard(budget: Budget, form: SubscribeFormView): AdaptiveCar
     body.push(...inputWithNotes(budget, input, form.errors[field.key], field.hint));
   }
   return card(body, [
-    {
-      type: 'Action.Submit',
-      title: 'Subscribe',
-      style: 'positive',
-      data: { verb: VERB.dialogSubmit, form: 'subscribe', channelId: form.channelId },
-    },
+    submitAction('Subscribe', { verb: VERB.dialogSubmit, form: 'subscribe', channelId: form.channelId }),
   ]);
 }
 
