@@ -21,6 +21,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { PROJECT_ROOT } from '../../../src/paths.js';
+import { readBody } from './read-body.js';
 
 // ---------------------------------------------------------------------------------------------
 // Block Kit: what Slack's Web API refuses in `view` (views.*) and `blocks` (chat.*).
@@ -850,24 +851,6 @@ function fillIds(blocks: unknown): unknown {
   });
 }
 
-function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
-  return new Promise((resolveBody, rejectBody) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        resolveBody(undefined);
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolveBody(Buffer.concat(chunks)));
-    req.on('error', rejectBody);
-  });
-}
-
 function sendJson(
   res: ServerResponse,
   status: number,
@@ -1363,7 +1346,7 @@ export async function startSlackFake(options: SlackFakeOptions = {}): Promise<Sl
     const limit = rateLimits.get(method);
     if (limit && limit.count > 0) {
       limit.count -= 1;
-      await readBody(req);
+      await readBody(req, MAX_BODY_BYTES);
       answer(429, { ok: false, error: 'ratelimited' }, { 'retry-after': String(limit.seconds) });
       return;
     }
@@ -1374,7 +1357,7 @@ export async function startSlackFake(options: SlackFakeOptions = {}): Promise<Sl
 
     // Arguments: query string, then the body (form or JSON).
     const args: Json = Object.fromEntries(url.searchParams);
-    const raw = await readBody(req);
+    const raw = await readBody(req, MAX_BODY_BYTES);
     if (raw === undefined) {
       answer(413, { ok: false, error: 'request_too_large' });
       return;

@@ -45,6 +45,7 @@ import { MsalServiceClientCredentialsFactory } from 'botframework-connector';
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import { generate as generateCertificate } from 'selfsigned';
 import { PROJECT_ROOT } from '../../../src/paths.js';
+import { readBody } from './read-body.js';
 import { checkSchema, type Schema, type SchemaDialect } from './schema-check.js';
 
 export type Json = Record<string, unknown>;
@@ -614,24 +615,6 @@ interface Conversation {
   readonly teamId?: string;
 }
 
-function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        resolve(undefined);
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
-
 const hex = (bytes: number): string => randomBytes(bytes).toString('hex');
 /** Teams' ids of invokes and conversation updates ("f:" and digits). */
 const invokeId = (): string => `f:${randomInt(1e14, 2e14)}${randomInt(1e5, 1e6)}`;
@@ -778,7 +761,7 @@ export async function startTeamsFake(options: TeamsFakeOptions = {}): Promise<Te
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', origin);
     const method = req.method ?? 'GET';
-    const raw = await readBody(req);
+    const raw = await readBody(req, MAX_BODY_BYTES);
     const call: TeamsFakeCall = {
       method,
       path: url.pathname + url.search,
