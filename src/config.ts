@@ -31,6 +31,16 @@ export const ENV_DOCS: Record<string, string> = {
     'When stored provider credentials are re-verified (cron, UTC, 5 fields). Default "7 * * * *": hourly.',
   CLOUDPI_TICKET_POLL_CRON:
     'When the status of open tickets is read back from their providers, so cards show Resolved (cron, UTC, 5 fields). Default "*/5 * * * *": every 5 minutes.',
+  CLOUDPI_JOB_SUPERVISE_SECONDS:
+    'Seconds between job-queue maintenance passes, which also retry the jobs of a replica that died. Default 60.',
+  CLOUDPI_JOB_HEARTBEAT_SECONDS:
+    'A running job whose replica sent no heartbeat for this long (it was killed) is retried elsewhere. Default 30, minimum 10.',
+  CLOUDPI_RETRY_LIMIT:
+    'Retries of a job that calls Jira, Azure DevOps, ServiceNow, Slack, Teams or SMTP before it is given up and admins are told. Default per job (ticket creation 8).',
+  CLOUDPI_RETRY_DELAY_SECONDS:
+    'First delay of those retries; each next one doubles, with jitter. Default per job (ticket creation 5). Rate limits wait for the Retry-After instead.',
+  CLOUDPI_RETRY_DELAY_MAX_SECONDS:
+    'Longest delay between those retries. Default per job (ticket creation 600).',
   CLOUDPI_SMTP_CA_FILE:
     'A PEM file of extra CA certificates SMTP servers may be signed with (a company CA). TLS verification is never turned off.',
   LOG_LEVEL: 'fatal, error, warn, info, debug, trace or silent. Default info.',
@@ -191,6 +201,11 @@ const envSchema = z.object({
   CLOUDPI_SHUTDOWN_TIMEOUT_MS: integerIn(0, 600_000).default(25_000),
   CLOUDPI_HEALTH_CHECK_CRON: cronExpression('7 * * * *'),
   CLOUDPI_TICKET_POLL_CRON: cronExpression('*/5 * * * *'),
+  CLOUDPI_JOB_SUPERVISE_SECONDS: integerIn(1, 3600).default(60),
+  CLOUDPI_JOB_HEARTBEAT_SECONDS: integerIn(10, 3600).default(30),
+  CLOUDPI_RETRY_LIMIT: integerIn(0, 100).optional(),
+  CLOUDPI_RETRY_DELAY_SECONDS: integerIn(1, 86_400).optional(),
+  CLOUDPI_RETRY_DELAY_MAX_SECONDS: integerIn(1, 86_400).optional(),
   CLOUDPI_SMTP_CA_FILE: z.string().trim().min(1).optional(),
   LOG_LEVEL: z.enum(LOG_LEVELS, { message: `expected one of ${LOG_LEVELS.join(', ')}` }).default('info'),
   LOG_FORMAT: z.enum(['json', 'pretty'], { message: 'expected json or pretty' }).optional(),
@@ -369,6 +384,16 @@ export interface AppConfig {
   readonly ticketPollCron: string;
   /** Extra CA certificates (PEM) for SMTP servers. */
   readonly smtpCa: readonly string[];
+  readonly jobs: {
+    readonly superviseIntervalSeconds: number;
+    readonly heartbeatSeconds: number;
+    /** Overrides of the outbound jobs' retry policy (unset: each job's own). */
+    readonly retry: {
+      readonly retryLimit?: number;
+      readonly retryDelaySeconds?: number;
+      readonly retryDelayMaxSeconds?: number;
+    };
+  };
   readonly logLevel: (typeof LOG_LEVELS)[number];
   readonly logFormat: 'json' | 'pretty' | undefined;
   /** Undefined: Slack is not configured (the service runs without it). */
@@ -471,6 +496,19 @@ export function loadConfig(rawEnv: Env = process.env): AppConfig {
     healthCheckCron: data.CLOUDPI_HEALTH_CHECK_CRON,
     ticketPollCron: data.CLOUDPI_TICKET_POLL_CRON,
     smtpCa: Object.freeze(smtpCa),
+    jobs: {
+      superviseIntervalSeconds: data.CLOUDPI_JOB_SUPERVISE_SECONDS,
+      heartbeatSeconds: data.CLOUDPI_JOB_HEARTBEAT_SECONDS,
+      retry: {
+        ...(data.CLOUDPI_RETRY_LIMIT !== undefined ? { retryLimit: data.CLOUDPI_RETRY_LIMIT } : {}),
+        ...(data.CLOUDPI_RETRY_DELAY_SECONDS !== undefined
+          ? { retryDelaySeconds: data.CLOUDPI_RETRY_DELAY_SECONDS }
+          : {}),
+        ...(data.CLOUDPI_RETRY_DELAY_MAX_SECONDS !== undefined
+          ? { retryDelayMaxSeconds: data.CLOUDPI_RETRY_DELAY_MAX_SECONDS }
+          : {}),
+      },
+    },
     logLevel: data.LOG_LEVEL,
     logFormat: data.LOG_FORMAT,
     slack: slack ? Object.freeze(slack) : undefined,

@@ -76,7 +76,43 @@ export function isAppError(error: unknown): error is AppError {
 }
 
 /** Wraps anything thrown at an edge into an AppError, keeping the original as `cause`. */
+/**
+ * Codes of a database that is not there (restarting, failing over, unreachable): postgres.js'
+ * own connection errors, socket errors, and PostgreSQL's shutdown and start-up SQLSTATEs.
+ */
+const DATABASE_GONE = new Set([
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  'CONNECT_TIMEOUT',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now (starting up, shutting down, recovering)
+  '08000',
+  '08003',
+  '08006',
+]);
+
+/** True when the error (or its cause, as drizzle wraps driver errors) says the database is gone. */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  for (let e = error, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && DATABASE_GONE.has(code)) return true;
+  }
+  return false;
+}
+
 export function asAppError(error: unknown): AppError {
   if (isAppError(error)) return error;
+  if (isDatabaseUnavailable(error))
+    return new AppError(
+      ErrorCode.DATABASE_UNAVAILABLE,
+      'The database is not reachable right now; nothing was changed. Try again in a few seconds.',
+      { cause: error, details: { retryAfterSeconds: 5 } },
+    );
   return new AppError(ErrorCode.INTERNAL, 'An unexpected error occurred.', { cause: error });
 }

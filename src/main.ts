@@ -19,6 +19,7 @@ import { rotateSecretsJob } from './jobs/definitions.js';
 import { JobQueue } from './jobs/queue.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { AdminAlerts } from './notify/admin-alerts.js';
 import { EmailNotifier } from './notify/email.js';
 import { cardFallbackJob } from './notify/fallback.js';
 import { lazyMailerFactory, type MailerFactory } from './notify/mailer.js';
@@ -101,19 +102,21 @@ export async function startService(config: AppConfig, options: StartOptions = {}
     const repositories = createRepositories(database.db, secretBox);
     let listening: AddressInfo | undefined;
     let deadLetterTickets: TicketService | undefined;
+    let deadLetterAlerts: AdminAlerts | undefined;
     let deadLetterCards: CardService | undefined;
     queue = new JobQueue({
       handle: database,
       logger,
       metrics,
-      ...(options.superviseIntervalSeconds
-        ? { superviseIntervalSeconds: options.superviseIntervalSeconds }
-        : {}),
+      superviseIntervalSeconds: options.superviseIntervalSeconds ?? config.jobs.superviseIntervalSeconds,
+      heartbeatSeconds: config.jobs.heartbeatSeconds,
+      outboundRetry: config.jobs.retry,
       onDeadLetter: async (letter) => {
         logger.error({ queue: letter.queue, jobId: letter.jobId }, 'job dead-lettered after its last retry');
         if (letter.queue === createTicketJob.name && deadLetterTickets) {
           const data = createTicketJob.schema.parse(letter.data);
           await deadLetterTickets.markGaveUp(data.tenantId, data.ticketId);
+          await deadLetterAlerts?.ticketGaveUp(data.tenantId);
         }
         if (letter.queue === cardFallbackJob.name && deadLetterCards) {
           const data = cardFallbackJob.schema.parse(letter.data);
@@ -150,6 +153,15 @@ export async function startService(config: AppConfig, options: StartOptions = {}
     });
     deadLetterTickets = tickets;
     await tickets.work();
+    const alerts = new AdminAlerts({
+      db: database.db,
+      repositories,
+      queue: jobs,
+      logger,
+      bootstrapAdmins: config.admins,
+    });
+    deadLetterAlerts = alerts;
+    await alerts.work();
     // PORT=0 (tests, ad-hoc runs): the default public URL names the port actually bound.
     const publicUrl = () =>
       listening && config.publicUrl === `http://localhost:${config.port}` && config.port === 0
@@ -270,7 +282,12 @@ export async function startService(config: AppConfig, options: StartOptions = {}
     cards.registerFallback(email);
     cards.registerRouteMailer(email);
     deadLetterCards = cards;
-    if (slack) cards.registerPublisher(slack.cardPublisher);
+    if (slack) {
+      cards.registerPublisher(slack.cardPublisher);
+      alerts.registerMessenger('slack', (tenantId, userIds, view) =>
+        slack.messageUsers(tenantId, userIds, view),
+      );
+    }
     cards.registerPublisher(teams.cardPublisher);
     await cards.work();
     await scheduleHealthChecks({

@@ -27,8 +27,9 @@ export interface ApiAuthOptions {
 /**
  * Machine callers: `Authorization: Bearer cpk_...`. Keys are checked against their stored hash in
  * constant time; each key has its own per-minute budget, and a client address that keeps
- * presenting bad keys is slowed down. Limits are per replica (in memory); behind N replicas the
- * effective budget is up to N times the setting.
+ * presenting bad keys is refused for the rest of the minute (valid keys from it still work).
+ * Limits are per replica (in memory); behind N replicas the effective budget is up to N times the
+ * setting.
  */
 export function apiKeyAuth(options: ApiAuthOptions) {
   const perKey = new RateLimiterMemory({ points: options.perMinute, duration: 60 });
@@ -36,23 +37,24 @@ export function apiKeyAuth(options: ApiAuthOptions) {
 
   return async function authenticate(req: Request, res: Response, next: NextFunction): Promise<void> {
     const address = req.socket.remoteAddress ?? 'unknown';
-    const blocked = await failures.get(address);
-    if (blocked && blocked.remainingPoints <= 0) {
-      throw rateLimited(res, blocked, 'Too many failed authentication attempts from this address.');
-    }
     const header = req.get('authorization') ?? '';
     const match = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!match) {
-      await consumeQuietly(failures, address);
-      res.setHeader('WWW-Authenticate', 'Bearer realm="cloudpi"');
-      throw new AppError(
-        ErrorCode.UNAUTHENTICATED,
-        'Send a tenant API key as "Authorization: Bearer <key>".',
-      );
-    }
-    const key = await options.apiKeys.authenticate(match[1]!);
+    const key = match ? await options.apiKeys.authenticate(match[1]!) : undefined;
     if (!key) {
+      // Only failures count and only failures are refused: behind a proxy every caller shares
+      // one address, and someone else's bad keys must not lock out a valid one.
+      const blocked = await failures.get(address);
+      if (blocked && blocked.remainingPoints <= 0) {
+        throw rateLimited(res, blocked, 'Too many failed authentication attempts from this address.');
+      }
       await consumeQuietly(failures, address);
+      if (!match) {
+        res.setHeader('WWW-Authenticate', 'Bearer realm="cloudpi"');
+        throw new AppError(
+          ErrorCode.UNAUTHENTICATED,
+          'Send a tenant API key as "Authorization: Bearer <key>".',
+        );
+      }
       res.setHeader('WWW-Authenticate', 'Bearer realm="cloudpi", error="invalid_token"');
       throw new AppError(
         ErrorCode.UNAUTHENTICATED,

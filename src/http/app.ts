@@ -1,7 +1,14 @@
 import { timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import express, { type Express, type NextFunction, type Request, type Response, Router } from 'express';
+import express, {
+  type Express,
+  type NextFunction,
+  type Request,
+  type RequestHandler,
+  type Response,
+  Router,
+} from 'express';
 import { AppError, asAppError, ErrorCode } from '../errors.js';
 import type { SsoService } from '../identity/sso.js';
 import type { IntegrationService } from '../integrations/service.js';
@@ -60,6 +67,7 @@ export function createHttpApp(options: HttpAppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
+  app.use(drainUnreadBody);
   app.use(observe(options.metrics, options.logger));
 
   app.get('/healthz', (_req, res) => {
@@ -137,32 +145,28 @@ export function createHttpApp(options: HttpAppOptions): Express {
     }),
   );
   // Before the general 1 MB parser: a batch of 500 recommendations needs a larger body.
-  api.post(
-    '/recommendations',
-    express.json({ limit: INGEST_BODY_LIMIT_BYTES, strict: true }),
-    async (req, res) => {
-      if (!req.is('application/json')) {
-        throw new AppError(
-          ErrorCode.VALIDATION,
-          'Send the recommendations as JSON (Content-Type: application/json).',
-        );
-      }
-      const report = await options.recommendations.ingestRecommendations(req.apiCaller!.tenant.id, req.body);
-      const status = ingestStatus(report);
-      res.status(status).json(
-        status === 400
-          ? {
-              error: {
-                code: ErrorCode.VALIDATION,
-                message: 'No recommendation was stored: every item is invalid.',
-              },
-              ...report,
-            }
-          : report,
+  api.post('/recommendations', jsonBody(INGEST_BODY_LIMIT_BYTES), async (req, res) => {
+    if (!req.is('application/json')) {
+      throw new AppError(
+        ErrorCode.VALIDATION,
+        'Send the recommendations as JSON (Content-Type: application/json).',
       );
-    },
-  );
-  api.use(express.json({ limit: options.jsonLimit ?? '1mb', strict: true }));
+    }
+    const report = await options.recommendations.ingestRecommendations(req.apiCaller!.tenant.id, req.body);
+    const status = ingestStatus(report);
+    res.status(status).json(
+      status === 400
+        ? {
+            error: {
+              code: ErrorCode.VALIDATION,
+              message: 'No recommendation was stored: every item is invalid.',
+            },
+            ...report,
+          }
+        : report,
+    );
+  });
+  api.use(jsonBody(options.jsonLimit ?? '1mb'));
   api.get('/recommendations/:id', async (req, res) => {
     res.json(await options.recommendations.find(req.apiCaller!.tenant.id, String(req.params.id)));
   });
@@ -192,6 +196,19 @@ function bearerMatches(header: string | undefined, expected: string): boolean {
   const a = Buffer.from(match[1]!);
   const b = Buffer.from(expected);
   return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/**
+ * A handler that answers before reading the whole body (Bolt's 413 over its 4 MB limit leaves the
+ * request paused) would leave the rest of it on a keep-alive connection, and the next request on
+ * that connection would fail (ECONNRESET, or a 502 behind a proxy). The rest is read off and
+ * dropped once the answer is sent; Node's request timeout still bounds how long that may take.
+ */
+function drainUnreadBody(req: Request, res: Response, next: NextFunction): void {
+  res.on('finish', () => {
+    if (!req.complete) req.resume();
+  });
+  next();
 }
 
 /** Latency histogram by route template (never the raw path, which would explode cardinality). */
@@ -240,10 +257,53 @@ function fromBodyParser(error: unknown): AppError | undefined {
     );
   }
   if (type === 'entity.parse.failed') {
+    // Strict parsing refuses valid JSON that is neither an object nor an array (42, "x", null).
+    const body = (error as { body?: unknown }).body;
+    if (typeof body === 'string' && !/^\s*[[{]/.test(body) && parses(body)) {
+      return new AppError(ErrorCode.VALIDATION, 'The request body must be a JSON object or array.');
+    }
     return new AppError(ErrorCode.VALIDATION, 'The request body is not valid JSON.');
   }
   if (type === 'encoding.unsupported' || type === 'charset.unsupported') {
     return new AppError(ErrorCode.VALIDATION, 'The request body encoding is not supported; send UTF-8 JSON.');
   }
   return undefined;
+}
+
+/**
+ * express.json with its refusals turned into our errors where they happen: besides the kinds
+ * fromBodyParser names, whatever else the body reader refuses is the caller's fault (a gzip body
+ * that does not inflate, a body shorter than its Content-Length, an aborted upload): 400, not an
+ * internal error.
+ */
+export function jsonBody(limit: number | string): RequestHandler {
+  const parse = express.json({ limit, strict: true });
+  return (req, res, next) => {
+    parse(req, res, (error?: unknown) => {
+      if (error === undefined) return next();
+      const known = fromBodyParser(error);
+      if (known) return next(known);
+      const status = (error as { status?: unknown } | null)?.status;
+      if (typeof status === 'number' && status >= 400 && status < 500) {
+        const reason = error instanceof Error ? error.message : String(error);
+        return next(
+          new AppError(
+            ErrorCode.VALIDATION,
+            `The request body could not be read (${reason}). Send UTF-8 JSON, uncompressed or with the Content-Encoding it has (gzip, deflate, br).`,
+            { cause: error },
+          ),
+        );
+      }
+      next(error);
+    });
+  };
+}
+
+function parses(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { fromDrizzle, fromPglite, PgBoss } from 'pg-boss';
+import { fromDrizzle, fromPglite, type JobWithMetadata, PgBoss } from 'pg-boss';
 import type { z } from 'zod/v4';
 import { AppError, ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -25,6 +25,34 @@ export interface JobDefinition<T> {
    * one that arrives while it runs queues exactly one more.
    */
   readonly policy?: 'standard' | 'stately';
+  /**
+   * The job calls a service outside (ticket provider, chat platform, SMTP): the operator's retry
+   * policy (CLOUDPI_RETRY_*) applies to it, and workers are woken by NOTIFY on PostgreSQL so a
+   * click does not wait out a polling interval.
+   */
+  readonly outbound?: boolean;
+}
+
+/** The operator's retry policy for outbound jobs (unset fields keep each job's own). */
+export interface RetryPolicy {
+  readonly retryLimit?: number;
+  readonly retryDelaySeconds?: number;
+  readonly retryDelayMaxSeconds?: number;
+}
+
+/**
+ * A payload field the queue adds when it defers a rate-limited job (how many times so far). The
+ * job schemas are plain z.object()s, which strip it before the handler sees the data.
+ */
+const DEFERRALS = '_rateLimitDeferrals';
+/** Rate-limit deferrals of one job before it counts as a failed attempt after all. */
+const MAX_DEFERRALS = 100;
+
+/** Seconds the error asks to wait (a 429's Retry-After), when it is a rate limit that says so. */
+function rateLimitWait(error: unknown): number | undefined {
+  if (!(error instanceof AppError) || error.code !== ErrorCode.RATE_LIMITED) return undefined;
+  const seconds = Number(error.details?.retryAfterSeconds);
+  return Number.isFinite(seconds) && seconds > 0 ? Math.ceil(seconds) : undefined;
 }
 
 export function defineJob<T>(
@@ -76,8 +104,15 @@ export interface JobQueueOptions {
   readonly metrics: Metrics;
   /** Called for every job that exhausted its retries. Default: logged at error level. */
   readonly onDeadLetter?: (letter: DeadLetter) => Promise<void>;
-  /** Seconds between pg-boss maintenance passes (tests shorten it). */
+  /** Seconds between pg-boss maintenance passes: expiry, dead workers' jobs (default 60). */
   readonly superviseIntervalSeconds?: number;
+  /**
+   * Workers refresh a heartbeat on every active job; a job whose heartbeat is older than this
+   * (its replica died) is retried elsewhere at the next maintenance pass. Default 30, minimum 10.
+   */
+  readonly heartbeatSeconds?: number;
+  /** Overrides the retry policy of outbound jobs (CLOUDPI_RETRY_*). */
+  readonly outboundRetry?: RetryPolicy;
 }
 
 export class JobQueue {
@@ -92,9 +127,11 @@ export class JobQueue {
     this.#options = options;
     this.#logger = options.logger.child({ component: 'jobs' });
     const { handle } = options;
+    const interval = options.superviseIntervalSeconds ?? 60;
     const common = {
       schema: 'pgboss',
-      superviseIntervalSeconds: options.superviseIntervalSeconds ?? 60,
+      superviseIntervalSeconds: interval,
+      monitorIntervalSeconds: interval,
     };
     this.#boss =
       handle.kind === 'pglite'
@@ -104,6 +141,8 @@ export class JobQueue {
             connectionString: handle.url!,
             max: 5,
             application_name: 'cloudpi-chatops-jobs',
+            // Workers of outbound queues wake on NOTIFY when a job is queued (polling stays the floor).
+            useListenNotify: true,
           });
     this.#boss.on('error', (error: unknown) => this.#logger.error({ err: error }, 'job queue error'));
   }
@@ -117,22 +156,47 @@ export class JobQueue {
     return this.#started && !this.#stopped;
   }
 
-  /** Creates the queue and its dead-letter queue (idempotent; safe from several replicas). */
-  async #ensureQueue(definition: JobDefinition<unknown>): Promise<void> {
-    if (this.#created.has(definition.name)) return;
+  /** The definition with the operator's retry policy applied (outbound jobs only). */
+  effective<T>(definition: JobDefinition<T>): JobDefinition<T> {
+    const override = definition.outbound ? this.#options.outboundRetry : undefined;
+    if (!override) return definition;
+    return {
+      ...definition,
+      ...(override.retryLimit !== undefined ? { retryLimit: override.retryLimit } : {}),
+      ...(override.retryDelaySeconds !== undefined ? { retryDelaySeconds: override.retryDelaySeconds } : {}),
+      ...(override.retryDelayMaxSeconds !== undefined
+        ? { retryDelayMaxSeconds: override.retryDelayMaxSeconds }
+        : {}),
+    };
+  }
+
+  /**
+   * Creates the queue and its dead-letter queue (idempotent; safe from several replicas) and
+   * writes the current retry policy, expiry and heartbeat to it, so that a changed configuration
+   * applies to a queue created by an earlier version or start.
+   */
+  async #ensureQueue(given: JobDefinition<unknown>): Promise<void> {
+    if (this.#created.has(given.name)) return;
+    const definition = this.effective(given);
     const dead = deadLetterQueueOf(definition.name);
     const retention = { retentionSeconds: 14 * 24 * 3600, deleteAfterSeconds: 7 * 24 * 3600 };
     await this.#boss.createQueue(dead, { ...retention, retryLimit: 0 });
-    await this.#boss.createQueue(definition.name, {
-      ...retention,
-      ...(definition.policy ? { policy: definition.policy } : {}),
+    const settings = {
       retryLimit: definition.retryLimit,
       retryDelay: definition.retryDelaySeconds,
       retryBackoff: true,
       retryDelayMax: definition.retryDelayMaxSeconds,
       expireInSeconds: definition.expireInSeconds,
+      heartbeatSeconds: Math.max(10, this.#options.heartbeatSeconds ?? 30),
+      ...(definition.outbound && this.#options.handle.kind === 'postgres' ? { notify: true } : {}),
       deadLetter: dead,
+    };
+    await this.#boss.createQueue(definition.name, {
+      ...retention,
+      ...(definition.policy ? { policy: definition.policy } : {}),
+      ...settings,
     });
+    await this.#boss.updateQueue(definition.name, settings);
     this.#created.add(definition.name);
   }
 
@@ -162,13 +226,16 @@ export class JobQueue {
   ): Promise<void> {
     await this.#ensureQueue(definition as JobDefinition<unknown>);
     const { metrics } = this.#options;
+    const retryLimit = this.effective(definition).retryLimit;
     const workOptions = {
-      batchSize: 1,
-      localConcurrency: options.concurrency ?? 2,
+      batchSize: 1 as const,
+      localConcurrency: 1 as const,
       pollingIntervalSeconds: options.pollingIntervalSeconds ?? 1,
+      // NOTIFYs of one transaction collapse into one: the backstop poll stays short.
+      notifyPollingIntervalSeconds: Math.max(2, options.pollingIntervalSeconds ?? 1),
+      includeMetadata: true as const,
     };
-    await this.#boss.work<T>(definition.name, workOptions, async ([job]) => {
-      if (!job) return;
+    const run = async (job: JobWithMetadata<T>): Promise<void> => {
       const parsed = definition.schema.safeParse(job.data);
       if (!parsed.success) {
         // A payload that does not parse will never succeed: fail it now, without retries.
@@ -185,7 +252,25 @@ export class JobQueue {
         await handler(parsed.data, { id: job.id, attempt: job.retryCount + 1, signal: job.signal });
         metrics.jobs.inc({ queue: definition.name, outcome: 'completed' });
       } catch (error) {
-        const final = job.retryCount >= definition.retryLimit;
+        const wait = rateLimitWait(error);
+        const deferrals = Number((job.data as Record<string, unknown>)[DEFERRALS] ?? 0);
+        if (wait !== undefined && deferrals < MAX_DEFERRALS) {
+          // A rate limit is not a failure of the job: it runs again once the provider's
+          // Retry-After has passed (pg-boss' own retry delay could come sooner), without using up
+          // an attempt. This attempt completes.
+          await this.#boss.send(
+            definition.name,
+            { ...(job.data as object), [DEFERRALS]: deferrals + 1 },
+            { startAfter: wait, ...(job.singletonKey ? { singletonKey: job.singletonKey } : {}) },
+          );
+          metrics.jobs.inc({ queue: definition.name, outcome: 'deferred' });
+          this.#logger.info(
+            { queue: definition.name, jobId: job.id, retryAfterSeconds: wait, deferrals: deferrals + 1 },
+            'rate limited: job deferred until the Retry-After has passed',
+          );
+          return;
+        }
+        const final = job.retryCount >= retryLimit;
         metrics.jobs.inc({ queue: definition.name, outcome: final ? 'failed' : 'retried' });
         this.#logger.warn(
           { queue: definition.name, jobId: job.id, attempt: job.retryCount + 1, err: error },
@@ -193,10 +278,10 @@ export class JobQueue {
         );
         throw error;
       }
-    });
+    };
+    await this.#workSlots(definition.name, options.concurrency ?? 2, workOptions, run);
     const dead = deadLetterQueueOf(definition.name);
-    await this.#boss.work<unknown>(dead, { batchSize: 1, pollingIntervalSeconds: 2 }, async ([job]) => {
-      if (!job) return;
+    await this.#workSlots(dead, 1, { ...workOptions, pollingIntervalSeconds: 2 }, async (job) => {
       metrics.jobs.inc({ queue: definition.name, outcome: 'dead_lettered' });
       const letter: DeadLetter = { queue: definition.name, jobId: job.id, data: job.data };
       if (this.#options.onDeadLetter) await this.#options.onDeadLetter(letter);
@@ -206,6 +291,36 @@ export class JobQueue {
           'job dead-lettered after its last retry',
         );
     });
+  }
+
+  /**
+   * One pg-boss worker per slot. A worker that just ran a job fetches the next one at once
+   * (notifyWorker skips its polling delay), so a backlog drains at the speed of the handlers
+   * instead of one job per polling interval; an empty fetch waits out the interval as usual.
+   */
+  async #workSlots<T>(
+    name: string,
+    slots: number,
+    options: {
+      batchSize: 1;
+      localConcurrency: 1;
+      pollingIntervalSeconds: number;
+      notifyPollingIntervalSeconds: number;
+      includeMetadata: true;
+    },
+    run: (job: JobWithMetadata<T>) => Promise<void>,
+  ): Promise<void> {
+    for (let slot = 0; slot < Math.max(1, slots); slot++) {
+      let workerId: string | undefined;
+      workerId = await this.#boss.work<T, unknown, typeof options>(name, options, async ([job]) => {
+        if (!job) return;
+        try {
+          await run(job);
+        } finally {
+          if (workerId) this.#boss.notifyWorker(workerId);
+        }
+      });
+    }
   }
 
   /**

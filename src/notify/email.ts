@@ -38,6 +38,7 @@ import type { SmtpService } from './smtp.js';
 
 export const sendEmailJob = defineJob({
   name: 'notify.send-email',
+  outbound: true,
   schema: z.object({
     tenantId: z.uuid(),
     to: z.array(z.string().max(254)).min(1).max(50),

@@ -12,6 +12,7 @@ import type { CardRow } from '../storage/repositories/recommendations.js';
 
 export const cardFallbackJob = defineJob({
   name: 'notify.card-fallback',
+  outbound: true,
   schema: z.object({ tenantId: z.uuid(), cardId: z.uuid() }),
   retryLimit: 6,
   retryDelaySeconds: 30,

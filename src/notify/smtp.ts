@@ -6,7 +6,7 @@
  */
 import { AppError, ErrorCode, isAppError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { UrlPolicy } from '../net/url-policy.js';
+import { checkUrl, type UrlPolicy } from '../net/url-policy.js';
 import type { Repositories } from '../storage/repositories/index.js';
 import type { IntegrationRow } from '../storage/repositories/integrations.js';
 import type { CredentialField, ProviderValues } from '../tickets/port.js';
@@ -170,6 +170,24 @@ export class SmtpService {
     if (!host) errors.host = 'Enter the SMTP Host, e.g. smtp.office365.com.';
     else if (!HOST.test(host) || host.includes('://'))
       errors.host = 'Enter a host name only (no https:// and no port), e.g. smtp.example.com.';
+    else {
+      // The SSRF guard's own rules for IP literals and local names, at the field (host names are
+      // checked again on every resolved address when the connection is made).
+      try {
+        checkUrl(
+          `https://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}/`,
+          this.#o.urlPolicy,
+          'host',
+        );
+      } catch (error) {
+        errors.host = isAppError(error)
+          ? error.message.replace(
+              / Use the public address of the service/,
+              ' Use the public address of the SMTP server',
+            )
+          : 'That host cannot be used.';
+      }
+    }
     const port = values.port?.trim() ?? '';
     if (!/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535)
       errors.port = 'Enter the SMTP Port: a number from 1 to 65535 (587 for STARTTLS, 465 for implicit TLS).';

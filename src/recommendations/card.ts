@@ -29,6 +29,7 @@ import { CLOUD_LABELS, filtersOf, matches } from './subscriptions.js';
 
 export const postCardsJob = defineJob({
   name: 'cards.post',
+  outbound: true,
   schema: z.object({ tenantId: z.uuid(), recommendationId: z.uuid() }),
   retryLimit: 5,
   retryDelaySeconds: 5,
@@ -37,6 +38,7 @@ export const postCardsJob = defineJob({
 /** A resend changed the recommendation: every posted copy of its card shows the new content. */
 export const refreshCardsJob = defineJob({
   name: 'cards.refresh',
+  outbound: true,
   schema: postCardsJob.schema,
   retryLimit: 3,
 });
@@ -131,12 +133,21 @@ export function ticketStatusLabel(ticket: Pick<CreatedTicket, 'status' | 'provid
   return ticket.providerStatus?.trim() || STATUS_LABELS[ticket.status] || ticket.status;
 }
 
+/** One formatter per currency: building an Intl.NumberFormat costs more than a card's other formatting. */
+const savingsFormats = new Map<string, Intl.NumberFormat | null>();
+
 export function formatSavings(amount: number, currency: string): string {
-  try {
-    return new Intl.NumberFormat('en-US', { style: 'currency', currency }).format(amount);
-  } catch {
-    return `${amount.toFixed(2)} ${currency}`;
+  let format = savingsFormats.get(currency);
+  if (format === undefined) {
+    try {
+      format = new Intl.NumberFormat('en-US', { style: 'currency', currency });
+    } catch {
+      format = null;
+    }
+    // Currencies are ISO codes (a few hundred); a flood of invalid ones is not kept.
+    if (savingsFormats.size < 1_000) savingsFormats.set(currency, format);
   }
+  return format ? format.format(amount) : `${amount.toFixed(2)} ${currency}`;
 }
 
 export function ticketStateOf(ticket: TicketRow | undefined): CardTicketState {
@@ -217,11 +228,21 @@ export class CardService {
   #routeMailer: RouteMailer | undefined;
   /** One refresh at a time per recommendation, so a stale state never overwrites a newer one. */
   readonly #locks = new Map<string, Promise<void>>();
+  /** Tenants' platforms (they never change), read at most once a minute per tenant. */
+  readonly #platforms = new Map<string, { platform: string; until: number }>();
 
   constructor(options: CardServiceOptions) {
     this.#o = options;
     this.#log = options.logger.child({ component: 'cards' });
-    options.tickets.onTicketChange((ticket) => this.refresh(ticket.tenantId, ticket.recommendationId));
+    // A job, not inline: the ticket job is done once the ticket is, and the card updates follow
+    // at the platform's pace (Slack allows about 50 chat.update calls a minute per workspace),
+    // with retries of their own.
+    options.tickets.onTicketChange(async (ticket) => {
+      await options.queue.send(refreshCardsJob, {
+        tenantId: ticket.tenantId,
+        recommendationId: ticket.recommendationId,
+      });
+    });
   }
 
   registerPublisher(publisher: CardPublisher): void {
@@ -238,9 +259,21 @@ export class CardService {
     this.#fallbacks.push(channel);
   }
 
-  async #view(tenantId: string, recommendationId: string, dismissed = false) {
+  async #platformOf(tenantId: string): Promise<string | undefined> {
+    const now = Date.now();
+    const cached = this.#platforms.get(tenantId);
+    if (cached && cached.until > now) return cached.platform;
+    const tenant = await this.#o.repositories.tenants.get(tenantId);
+    if (!tenant) return undefined;
+    if (this.#platforms.size >= 1_000) this.#platforms.clear();
+    this.#platforms.set(tenantId, { platform: tenant.platform, until: now + 60_000 });
+    return tenant.platform;
+  }
+
+  /** The card as it is now; `loaded` is the recommendation's row when the caller already read it. */
+  async #view(tenantId: string, recommendationId: string, dismissed = false, loaded?: RecommendationRow) {
     const repo = this.#o.repositories.recommendations;
-    const row = await repo.findById(tenantId, recommendationId);
+    const row = loaded ?? (await repo.findById(tenantId, recommendationId));
     if (!row) return undefined;
     const [ticketRows, board] = await Promise.all([
       repo.tickets(tenantId, recommendationId),
@@ -257,19 +290,25 @@ export class CardService {
     const { repositories } = this.#o;
     const row = await repositories.recommendations.findById(tenantId, recommendationId);
     if (!row) return;
-    const view = await this.#view(tenantId, recommendationId);
+    // Read together (a fan-out runs this job once per recommendation: its queries are the cost).
+    const [view, routes, existing] = await Promise.all([
+      this.#view(tenantId, recommendationId, false, row),
+      repositories.routes.list(tenantId),
+      repositories.recommendations.cards(tenantId, recommendationId),
+    ]);
     if (!view) return;
-    const routes = await repositories.routes.list(tenantId);
     const channels = new Set<string>();
     let failure: unknown;
-    // Email recipients of matching subscriptions, once per subscription and recommendation.
-    if (this.#routeMailer && (await this.#firstPost(tenantId, recommendationId))) {
+    // Email recipients of matching subscriptions, once per subscription and recommendation: on
+    // the first attempt, before any card row exists (a retried job does not email again).
+    if (this.#routeMailer && existing.length === 0) {
       for (const route of routes)
         if (route.enabled && route.emailRecipients.length && matches(filtersOf(route.filters), row.payload))
           await this.#routeMailer.notifyRoute(tenantId, route, view);
-      const tenant = await repositories.tenants.get(tenantId);
-      if (tenant?.platform === 'email') await this.#routeMailer.notifyTenant(tenantId, view);
+      if ((await this.#platformOf(tenantId)) === 'email')
+        await this.#routeMailer.notifyTenant(tenantId, view);
     }
+    const earlier = new Map(existing.map((card) => [`${card.platform}|${card.channelId}`, card]));
     for (const route of routes) {
       if (!route.enabled || !route.platform || !route.channelId) continue;
       const publisher = this.#publishers.get(route.platform);
@@ -277,12 +316,16 @@ export class CardService {
       const key = `${route.platform}|${route.channelId}`;
       if (channels.has(key) || !matches(filtersOf(route.filters), row.payload)) continue;
       channels.add(key);
-      const { card } = await repositories.recommendations.ensureCard(
-        tenantId,
-        recommendationId,
-        route.platform,
-        route.channelId,
-      );
+      const card =
+        earlier.get(key) ??
+        (
+          await repositories.recommendations.ensureCard(
+            tenantId,
+            recommendationId,
+            route.platform,
+            route.channelId,
+          )
+        ).card;
       // Posted by an earlier attempt, or failed for good (the email fallback picks those up).
       if (card.messageRef || card.state === 'failed') continue;
       try {
@@ -361,12 +404,6 @@ export class CardService {
     };
   }
 
-  /** True the first time a recommendation is being posted (a retried job does not email again). */
-  async #firstPost(tenantId: string, recommendationId: string): Promise<boolean> {
-    const existing = await this.#o.repositories.recommendations.cards(tenantId, recommendationId);
-    return existing.length === 0;
-  }
-
   /** Shows the current state in every posted copy of the card. */
   async refresh(tenantId: string, recommendationId: string): Promise<void> {
     const previous = this.#locks.get(recommendationId) ?? Promise.resolve();
@@ -413,7 +450,15 @@ export class CardService {
      * Off: the other copies are updated in the background (Teams answers the press with the
      * updated card itself, within its invoke deadline).
      */
-    options: { readonly awaitRefresh?: boolean } = {},
+    options: {
+      readonly awaitRefresh?: boolean;
+      /**
+       * Called once the press is recorded (the ticket claimed and its job queued, committed),
+       * before the cards are refreshed: Slack's acknowledgement goes here, so a press that was
+       * acknowledged is never lost with a replica that dies right after.
+       */
+      readonly onRecorded?: () => Promise<void>;
+    } = {},
   ): Promise<string | undefined> {
     let problem: string | undefined;
     try {
@@ -453,6 +498,7 @@ export class CardService {
       problem = isAppError(error) ? error.message : 'Something went wrong on our side. Try again.';
       this.#log.warn({ err: error, tenantId, action: action.kind }, 'card action failed');
     }
+    await options.onRecorded?.();
     const refreshed = this.refresh(tenantId, action.recommendationId);
     if (options.awaitRefresh === false)
       refreshed.catch((error: unknown) =>
@@ -508,7 +554,12 @@ export class CardService {
       .where(and(eq(cards.tenantId, tenantId), eq(cards.id, cardId), eq(cards.fallbackState, 'queued')));
   }
 
-  async work(concurrency = 2): Promise<void> {
+  /**
+   * `concurrency` card-post jobs at a time per process: a post waits for its channel's turn under
+   * Slack's limit of about one a second per channel (the Slack adapter's throttle), and jobs for
+   * other channels go on meanwhile.
+   */
+  async work(concurrency = 8): Promise<void> {
     await this.#o.queue.work(cardFallbackJob, async (data) => {
       await this.runFallback(data.tenantId, data.cardId);
     });

@@ -1,6 +1,8 @@
+import { sql } from 'drizzle-orm';
+import { fromDrizzle } from 'pg-boss';
 import { z } from 'zod/v4';
 import { AppError, ErrorCode } from '../errors.js';
-import type { JobQueue } from '../jobs/queue.js';
+import type { JobDefinition, JobQueue } from '../jobs/queue.js';
 import type { Logger } from '../logger.js';
 import type { Database } from '../storage/db.js';
 import {
@@ -9,6 +11,7 @@ import {
   type RecommendationRow,
   type TicketRow,
 } from '../storage/repositories/recommendations.js';
+import { recommendations } from '../storage/schema.js';
 import { SEVERITIES } from '../tickets/port.js';
 import { postCardsJob, refreshCardsJob } from './card.js';
 
@@ -328,38 +331,51 @@ export class RecommendationIngest {
 
     if (valid.length > 0) {
       await this.#o.db.transaction(async (tx) => {
-        const repo = new RecommendationRepository(tx as unknown as Database);
+        const db = tx as unknown as Database;
+        const repo = new RecommendationRepository(db);
         const ids = [...new Set(valid.map((v) => v.value.id))];
         const stored = new Map<string, string>();
         for (const row of await repo.findManyByExternalIds(tenantId, ids))
           stored.set(row.externalId, canonicalJson(row.payload));
-        for (const { index, value, ignored } of valid) {
-          const json = canonicalJson(value);
-          let status: ItemStatus;
-          if (stored.get(value.id) === json) status = 'unchanged';
-          else {
-            const { created, row } = await repo.upsert(tenantId, {
-              externalId: value.id,
-              title: value.title,
-              severity: value.severity ?? null,
-              payload: value,
-            });
-            status = created ? 'created' : 'updated';
-            // New: post the cards; resent with changes: show the changes on the posted ones.
-            if (this.#o.queue)
-              await this.#o.queue.send(
-                created ? postCardsJob : refreshCardsJob,
-                { tenantId, recommendationId: row.id },
-                { tx: tx as unknown as Database },
-              );
-            stored.set(value.id, json);
+        // One statement per round instead of one per item: round k holds the k-th occurrence of
+        // each id (one INSERT cannot write a row twice), so an id sent twice in a batch is taken
+        // as if the second came in a later request, as item by item.
+        const rounds: (typeof valid)[] = [];
+        const occurrences = new Map<string, number>();
+        for (const item of valid) {
+          const k = occurrences.get(item.value.id) ?? 0;
+          occurrences.set(item.value.id, k + 1);
+          if (k === rounds.length) rounds.push([]);
+          rounds[k]!.push(item);
+        }
+        const toPost: { tenantId: string; recommendationId: string }[] = [];
+        const toRefresh: { tenantId: string; recommendationId: string }[] = [];
+        for (const round of rounds) {
+          const writes: { item: (typeof valid)[number]; json: string }[] = [];
+          for (const item of round) {
+            const json = canonicalJson(item.value);
+            if (stored.get(item.value.id) === json) results[item.index] = resultOf(item, 'unchanged');
+            else writes.push({ item, json });
           }
-          results[index] = {
-            index,
-            id: value.id,
-            status,
-            ...(ignored.length > 0 ? { ignoredFields: ignored } : {}),
-          };
+          if (writes.length === 0) continue;
+          const written = await upsertMany(
+            db,
+            tenantId,
+            writes.map((w) => w.item.value),
+          );
+          for (const { item, json } of writes) {
+            const row = written.get(item.value.id);
+            if (!row)
+              throw new AppError(ErrorCode.INTERNAL, `Recommendation ${item.value.id} was not stored.`);
+            // New: post the cards; resent with changes: show the changes on the posted ones.
+            (row.created ? toPost : toRefresh).push({ tenantId, recommendationId: row.id });
+            stored.set(item.value.id, json);
+            results[item.index] = resultOf(item, row.created ? 'created' : 'updated');
+          }
+        }
+        if (this.#o.queue) {
+          await sendAll(this.#o.queue, postCardsJob, toPost, db);
+          await sendAll(this.#o.queue, refreshCardsJob, toRefresh, db);
         }
       });
     }
@@ -424,6 +440,86 @@ function viewOf(row: RecommendationRow, cards: CardRow[], tickets: TicketRow[]):
       updatedAt: t.updatedAt.toISOString(),
     })),
   };
+}
+
+/**
+ * Queues one job per payload in the transaction `tx`. The first goes through JobQueue.send (which
+ * checks the payload and creates the queue with its policy if needed); the others, of the same
+ * definition and shape, in one pg-boss insert: one statement for a whole batch instead of one
+ * (planned anew every time) per recommendation.
+ */
+async function sendAll<T extends object>(
+  queue: JobQueue,
+  definition: JobDefinition<T>,
+  payloads: readonly T[],
+  tx: Database,
+): Promise<void> {
+  const [first, ...rest] = payloads;
+  if (first === undefined) return;
+  await queue.send(definition, first, { tx });
+  if (rest.length === 0) return;
+  for (const payload of rest) {
+    const parsed = definition.schema.safeParse(payload);
+    if (!parsed.success)
+      throw new AppError(
+        ErrorCode.INTERNAL,
+        `Invalid payload for job ${definition.name}: ${parsed.error.message}`,
+      );
+  }
+  await queue.boss.insert(
+    definition.name,
+    rest.map((data) => ({ data })),
+    { db: fromDrizzle(tx as never, sql as never) },
+  );
+}
+
+function resultOf(
+  item: { index: number; value: StoredRecommendation; ignored: string[] },
+  status: ItemStatus,
+): ItemResult {
+  return {
+    index: item.index,
+    id: item.value.id,
+    status,
+    ...(item.ignored.length > 0 ? { ignoredFields: item.ignored } : {}),
+  };
+}
+
+/**
+ * Inserts or updates recommendations of distinct ids in one statement; `created` tells a first
+ * delivery from a resend (xmax = 0 only for a freshly inserted row version).
+ */
+async function upsertMany(
+  db: Database,
+  tenantId: string,
+  values: readonly StoredRecommendation[],
+): Promise<Map<string, { id: string; created: boolean }>> {
+  const rows = await db
+    .insert(recommendations)
+    .values(
+      values.map((v) => ({
+        tenantId,
+        externalId: v.id,
+        title: v.title,
+        severity: v.severity ?? null,
+        payload: v,
+      })),
+    )
+    .onConflictDoUpdate({
+      target: [recommendations.tenantId, recommendations.externalId],
+      set: {
+        title: sql`excluded.title`,
+        severity: sql`excluded.severity`,
+        payload: sql`excluded.payload`,
+        updatedAt: new Date(),
+      },
+    })
+    .returning({
+      id: recommendations.id,
+      externalId: recommendations.externalId,
+      created: sql<boolean>`(xmax = 0)`,
+    });
+  return new Map(rows.map((r) => [r.externalId, { id: r.id, created: Boolean(r.created) }]));
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -21,6 +21,7 @@ import {
 
 export const createTicketJob = defineJob({
   name: 'tickets.create',
+  outbound: true,
   schema: z.object({
     tenantId: z.uuid(),
     ticketId: z.uuid(),

@@ -23,6 +23,7 @@ import type { TicketService } from './service.js';
 
 export const refreshTicketStatusJob = defineJob({
   name: 'tickets.refresh-status',
+  outbound: true,
   schema: z.object({ tenantId: z.uuid(), ticketId: z.uuid() }),
   retryLimit: 5,
   retryDelaySeconds: 10,

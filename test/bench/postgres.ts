@@ -26,6 +26,8 @@ export type PostgresTarget =
       readonly adminUrl: string;
       readonly source: string;
       stop(): Promise<void>;
+      /** Stops the server (fast shutdown: connections are cut), waits `downMs`, starts it again. */
+      restart(downMs: number): Promise<void>;
     }
   | { readonly kind: 'skipped'; readonly reason: string };
 
@@ -101,6 +103,16 @@ function postgresUserIds(): { uid: number; gid: number } | undefined {
   }
 }
 
+/**
+ * A throwaway cluster from PG_BIN (or the default binaries) on a free port, for tests that stop
+ * and start the server under the service (the reliability suite).
+ */
+export async function startThrowawayCluster(): Promise<PostgresTarget> {
+  const found = findBinaries();
+  if ('reason' in found) return { kind: 'skipped', reason: found.reason };
+  return startCluster(found.dir);
+}
+
 /** Starts a throwaway cluster on a free port; the returned stop() stops it and deletes its files. */
 async function startCluster(binDir: string): Promise<PostgresTarget> {
   const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -165,11 +177,17 @@ async function startCluster(binDir: string): Promise<PostgresTarget> {
       ],
       90_000,
     );
+    const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1`;
     return {
       kind: 'cluster',
       adminUrl: `postgres://postgres@127.0.0.1:${port}/postgres`,
       source: `throwaway cluster from ${binDir} on 127.0.0.1:${port}`,
       stop,
+      async restart(downMs) {
+        await pg('pg_ctl', ['-D', dataDir, '-m', 'fast', '-w', '-t', '60', 'stop'], 90_000);
+        await new Promise((resolve) => setTimeout(resolve, downMs));
+        await pg('pg_ctl', ['-D', dataDir, '-l', logFile, '-w', '-t', '60', '-o', options, 'start'], 90_000);
+      },
     };
   } catch (error) {
     let log = '';

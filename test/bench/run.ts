@@ -1,12 +1,15 @@
 /**
- * `npm run bench`: start-up time to /readyz on PGlite and on PostgreSQL, idle resident memory and
- * graceful shutdown time of the real service process, side by side with a bare Node HTTP server
- * started the same way (the baseline), in one table.
+ * `npm run bench`, one table measured in one run: start-up time to /readyz on PGlite and on
+ * PostgreSQL, idle resident memory and graceful shutdown time of the real service process (beside
+ * a bare Node HTTP server started the same way), then the sections: slash command and button
+ * acknowledgement under load (beside a bare Bolt app), click → ticket → card update, fan-out of
+ * 1,000 cards to 100 channels under Slack's per-channel limit, ingest of 10,000 recommendations.
  *
  * Environment:
  *   BENCH_RUNS          repetitions of each scenario (default 3)
  *   BENCH_IDLE_MS       idle time after ready before reading RSS (default 3000)
  *   BENCH_WARMUP        1 (default) runs one discarded baseline + PGlite start first, 0 skips it
+ *   BENCH_SECTIONS      comma-separated subset of startup,ack,ticket,fanout,ingest (default all)
  *   BENCH_DATABASE_URL  PostgreSQL server to create the bench databases on (else TEST_DATABASE_URL,
  *                       else a throwaway cluster from PG_BIN, default /usr/lib/postgresql/15/bin)
  *
@@ -18,6 +21,9 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ackSection } from './ack.js';
+import { fanoutSection } from './fanout.js';
+import { ingestSection } from './ingest.js';
 import { BenchFailure, freePort, liveChildren, measureRun, type RunResult } from './measure.js';
 import {
   type BenchDatabase,
@@ -26,6 +32,9 @@ import {
   resolvePostgres,
   serverVersion,
 } from './postgres.js';
+import type { Section, SectionContext, SectionRow } from './section.js';
+import { renderRows } from './standalone.js';
+import { ticketLatencySection } from './ticket-latency.js';
 
 const READY_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 60_000;
@@ -134,48 +143,52 @@ interface Row {
   readonly note?: string;
 }
 
-function renderTable(rows: readonly Row[]): string {
-  const header = ['scenario', 'runs', 'median', 'min', 'max', 'baseline', 'ratio', 'goal', 'met?'];
-  const rightAligned = new Set([1, 2, 3, 4, 5, 6, 7]);
-  const cells = rows.map((row) => {
-    const s = stats(row.values);
-    const b = stats(row.baseline);
-    const goal = row.goal === undefined ? '-' : `< ${format(row.goal, row.unit).replace(/\.0+ /, ' ')}`;
-    if (!s) {
-      return [
-        row.scenario,
-        '0',
-        row.note ?? 'not run',
-        '-',
-        '-',
-        b ? format(b.median, row.unit) : '-',
-        '-',
-        goal,
-        '-',
-      ];
-    }
-    return [
-      row.scenario,
-      String(s.n),
-      format(s.median, row.unit),
-      format(s.min, row.unit),
-      format(s.max, row.unit),
-      b ? format(b.median, row.unit) : '-',
-      b && b.median > 0 ? `${(s.median / b.median).toFixed(1)}x` : '-',
+/** A start-up row in the shape of the section rows, for the one table. */
+function asSectionRow(row: Row): SectionRow {
+  const s = stats(row.values);
+  const b = stats(row.baseline);
+  const goal = row.goal === undefined ? '-' : `< ${format(row.goal, row.unit).replace(/\.0+ /, ' ')}`;
+  if (!s)
+    return {
+      scenario: row.scenario,
+      measured: row.note ?? 'not run',
+      baseline: b ? format(b.median, row.unit) : '-',
+      ratio: '-',
       goal,
-      row.goal === undefined ? '-' : s.median < row.goal ? 'yes' : 'NO',
-    ];
-  });
-  const all = [header, ...cells];
-  const widths = header.map((_, col) => Math.max(...all.map((line) => line[col]!.length)));
-  const line = (values: readonly string[]) =>
-    values
-      .map((value, col) =>
-        rightAligned.has(col) ? value.padStart(widths[col]!) : value.padEnd(widths[col]!),
-      )
-      .join(' | ');
-  const rule = widths.map((w) => '-'.repeat(w)).join('-|-');
-  return [line(header), rule, ...cells.map(line)].join('\n');
+      met: undefined,
+    };
+  return {
+    scenario: row.scenario,
+    measured: `${format(s.median, row.unit)} (${format(s.min, row.unit)}–${format(s.max, row.unit)}, n=${s.n})`,
+    baseline: b ? format(b.median, row.unit) : '-',
+    ratio: b && b.median > 0 ? `${(s.median / b.median).toFixed(1)}×` : '-',
+    goal,
+    met: row.goal === undefined ? undefined : s.median < row.goal,
+  };
+}
+
+/** The load, latency, fan-out and ingest sections (BENCH_SECTIONS=ack,ticket,fanout,ingest,startup picks). */
+const SECTIONS: ReadonlyArray<{ readonly id: string; readonly title: string; readonly run: Section }> = [
+  { id: 'ack', title: 'slash command and button acknowledgement under load', run: ackSection },
+  { id: 'ticket', title: 'click → ticket created → card updated', run: ticketLatencySection },
+  { id: 'fanout', title: 'fan-out of 1,000 cards to 100 channels', run: fanoutSection },
+  { id: 'ingest', title: 'ingest of 10,000 recommendations', run: ingestSection },
+];
+const sectionRows: SectionRow[] = [];
+let selected = new Set<string>(['startup']);
+
+function selectedSections(): Set<string> {
+  const raw = process.env.BENCH_SECTIONS?.trim();
+  const all = ['startup', ...SECTIONS.map((x) => x.id)];
+  if (!raw) return new Set(all);
+  const picked = raw
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
+  const unknown = picked.filter((x) => !all.includes(x));
+  if (unknown.length)
+    throw new BenchFailure(`BENCH_SECTIONS: unknown ${unknown.join(', ')} (known: ${all.join(', ')})`);
+  return new Set(picked);
 }
 
 // ---------------------------------------------------------------- the bench
@@ -368,9 +381,10 @@ function buildRows(postgresNote: string | undefined): Row[] {
 function printReport(postgresNote: string | undefined, partial: boolean): void {
   const out: string[] = [''];
   if (partial) out.push('Partial results (the bench failed before finishing):', '');
-  out.push(renderTable(buildRows(postgresNote)), '');
+  const startupRows = selected.has('startup') ? buildRows(postgresNote).map(asSectionRow) : [];
+  out.push(renderRows([...startupRows, ...sectionRows]), '');
   out.push(
-    'median/min/max over the runs above (SIGTERM→exit: first and warm starts together);',
+    'start-up rows: median (min–max) over the runs above (SIGTERM→exit: first and warm starts together);',
     'idle RSS = VmRSS of the process after the idle time in the header, right before SIGTERM;',
     'baseline = median of a bare node:http server answering 200 on /readyz, started the same way;',
     'ratio = median / baseline; met? compares the median with the goal; MB = 10^6 bytes (VmRSS).',
@@ -452,7 +466,8 @@ async function main(): Promise<number> {
       ].join('\n'),
     );
 
-    if (warmup) {
+    selected = selectedSections();
+    if (warmup && selected.has('startup')) {
       process.stdout.write('warm-up:\n');
       await baselineRun(ctx, undefined, SCENARIO_LABELS.baseline);
       const dataDir = path.join(workDir, 'pglite-warmup');
@@ -462,11 +477,29 @@ async function main(): Promise<number> {
       await rm(dataDir, { recursive: true, force: true });
     }
 
-    for (let i = 1; i <= runs; i++) {
+    for (let i = 1; selected.has('startup') && i <= runs; i++) {
       process.stdout.write(`run ${i}/${runs}:\n`);
       await baselineRun(ctx, 'baseline', SCENARIO_LABELS.baseline);
       await pgliteRuns(ctx, i);
       if (postgres.kind !== 'skipped') await postgresRuns(ctx, postgres.adminUrl);
+    }
+    const sectionContext: SectionContext = {
+      root,
+      cli,
+      nodeFlags: ctx.nodeFlags,
+      workDir,
+      ...(postgres.kind !== 'skipped'
+        ? { createPostgresDatabase: () => createDatabase(postgres.adminUrl) }
+        : {}),
+      onCleanup: (cleanup) => {
+        cleanups.push(cleanup);
+      },
+      log: (line) => process.stdout.write(`${line}\n`),
+    };
+    for (const section of SECTIONS) {
+      if (!selected.has(section.id)) continue;
+      process.stdout.write(`\n${section.title}:\n`);
+      sectionRows.push(...(await section.run(sectionContext)));
     }
     finished = true;
     printReport(postgresNote, false);
@@ -478,7 +511,8 @@ async function main(): Promise<number> {
     } else {
       process.stderr.write(`\nbench failed: ${(error as Error).stack ?? String(error)}\n`);
     }
-    if (!finished && Object.values(samples).some((list) => list.length > 0)) printReport(postgresNote, true);
+    if (!finished && (sectionRows.length > 0 || Object.values(samples).some((list) => list.length > 0)))
+      printReport(postgresNote, true);
     return 1;
   } finally {
     await runCleanups();

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { z } from 'zod/v4';
+import { AppError, ErrorCode } from '../../src/errors.js';
 import { type DeadLetter, deadLetterQueueOf, defineJob, JobQueue } from '../../src/jobs/queue.js';
 import { createMetrics, type Metrics } from '../../src/metrics.js';
 import { tenants } from '../../src/storage/schema.js';
@@ -121,6 +122,49 @@ describeEachDatabase('job queue', (kind) => {
     expect(rows[0]?.n).toBe(0);
   });
 
+  it('a rate limit defers the job until its Retry-After has passed, without using up an attempt', async () => {
+    const limited = defineJob({
+      name: 'test.rate-limited',
+      schema: z.object({ n: z.number() }),
+      // One attempt only: were the 429s counted as failures, the job would dead-letter.
+      retryLimit: 0,
+    });
+    const attempts: { attempt: number; at: number; data: unknown }[] = [];
+    await queue.work(limited, async (data, ctx) => {
+      attempts.push({ attempt: ctx.attempt, at: Date.now(), data });
+      if (attempts.length <= 2)
+        throw new AppError(ErrorCode.RATE_LIMITED, 'slow down', { details: { retryAfterSeconds: 2 } });
+    });
+    await queue.send(limited, { n: 1 });
+    await waitFor(() => attempts.length >= 3, 30_000);
+    // Each run after a 429 comes no sooner than the Retry-After (pg-boss' retry delay was 2 s too, but 0 retries are allowed).
+    expect(attempts[1]!.at - attempts[0]!.at).toBeGreaterThanOrEqual(1_900);
+    expect(attempts[2]!.at - attempts[1]!.at).toBeGreaterThanOrEqual(1_900);
+    // The handler sees the payload it was sent (the deferral count stays inside the queue).
+    expect(attempts.map((a) => a.data)).toEqual([{ n: 1 }, { n: 1 }, { n: 1 }]);
+    expect(await counter(metrics, 'test.rate-limited', 'deferred')).toBe(2);
+    expect(await counter(metrics, 'test.rate-limited', 'completed')).toBe(1);
+    expect(deadLetters.filter((d) => d.queue === 'test.rate-limited')).toEqual([]);
+  });
+
+  it('drains a backlog at the speed of its handlers, not one job per polling interval', async () => {
+    const quick = defineJob({ name: 'test.backlog', schema: z.object({ i: z.number() }) });
+    const done: number[] = [];
+    for (let i = 0; i < 40; i++) await queue.send(quick, { i });
+    const started = Date.now();
+    await queue.work(
+      quick,
+      async (data) => {
+        done.push(data.i);
+      },
+      { concurrency: 2 },
+    );
+    await waitFor(() => done.length === 40, 30_000);
+    // Two slots polling once a second would need 20 s; each slot fetches again right after a job.
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(new Set(done).size).toBe(40);
+  });
+
   it('names dead-letter queues after their source', () => {
     expect(deadLetterQueueOf('tickets.create')).toBe('tickets.create.dead');
   });
@@ -147,5 +191,47 @@ describeEachDatabase('job queue shutdown', (kind) => {
     expect(finished).toBe(true);
     expect(await counter(metrics, 'test.slow', 'completed')).toBe(1);
     expect(queue.running).toBe(false);
+  });
+});
+
+describeEachDatabase('job queue retry policy from the configuration', (kind) => {
+  const store = useStore(kind);
+  let queue: JobQueue;
+  afterAll(async () => {
+    await queue?.stop(2_000);
+  });
+
+  it('applies CLOUDPI_RETRY_* to outbound jobs only, also to queues that exist already', async () => {
+    const outbound = defineJob({
+      name: 'test.outbound',
+      schema: z.object({}),
+      outbound: true,
+      retryLimit: 8,
+    });
+    const inner = defineJob({ name: 'test.inner', schema: z.object({}), retryLimit: 8 });
+    const first = new JobQueue({
+      handle: store.handle,
+      logger: memoryLogger('fatal').logger,
+      metrics: createMetrics({ defaultMetrics: false }),
+    });
+    await first.start();
+    await first.send(outbound, {});
+    await first.send(inner, {});
+    await first.stop(1_000);
+    // Restarted with an operator policy: the existing queue takes it.
+    queue = new JobQueue({
+      handle: store.handle,
+      logger: memoryLogger('fatal').logger,
+      metrics: createMetrics({ defaultMetrics: false }),
+      outboundRetry: { retryLimit: 2, retryDelaySeconds: 1, retryDelayMaxSeconds: 3 },
+      heartbeatSeconds: 15,
+    });
+    await queue.start();
+    await queue.send(outbound, {});
+    await queue.send(inner, {});
+    const out = await queue.boss.getQueue('test.outbound');
+    const inn = await queue.boss.getQueue('test.inner');
+    expect(out).toMatchObject({ retryLimit: 2, retryDelay: 1, retryDelayMax: 3, heartbeatSeconds: 15 });
+    expect(inn).toMatchObject({ retryLimit: 8, retryDelay: 2, heartbeatSeconds: 15 });
   });
 });

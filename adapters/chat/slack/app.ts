@@ -11,6 +11,7 @@ import {
   type Authorize,
   type Logger as BoltLogger,
   ExpressReceiver,
+  HTTPModuleFunctions,
   type Installation,
   LogLevel,
   webApi,
@@ -19,6 +20,7 @@ import express, { type Express, type RequestHandler } from 'express';
 import type { ChatCommands } from '../../../src/commands/chat-commands.js';
 import type { View } from '../../../src/commands/views.js';
 import type { SlackConfig } from '../../../src/config.js';
+import { AppError, ErrorCode } from '../../../src/errors.js';
 import type { IntegrationService } from '../../../src/integrations/service.js';
 import type { Logger } from '../../../src/logger.js';
 import {
@@ -27,11 +29,12 @@ import {
   type CardService,
 } from '../../../src/recommendations/card.js';
 import type { InstallationRepository } from '../../../src/storage/repositories/installations.js';
-import type { TenantRepository } from '../../../src/storage/repositories/tenants.js';
+import type { Tenant, TenantRepository } from '../../../src/storage/repositories/tenants.js';
 import { registerHandlers, type SlackHandlers } from './handlers.js';
 import { SLACK_PLATFORM, SlackInstallationStore } from './installation-store.js';
 import { renderCard, renderMessage } from './render.js';
-import { ChannelSpacer, slackClientOptions } from './web-client.js';
+import { ChannelPostThrottle } from './throttle.js';
+import { slackClientOptions } from './web-client.js';
 
 /** The least the app needs: the slash command, posting answers, users.info for is_admin, conversations.info (is the bot in the channel?) for public and private channels. */
 export const BOT_SCOPES = ['commands', 'chat:write', 'users:read', 'channels:read', 'groups:read'] as const;
@@ -90,6 +93,8 @@ export interface SlackApp {
   readonly cardPublisher: CardPublisher;
   /** Tells one person something in a channel only they see (chat.postEphemeral): a sign-in confirmation. */
   notifyUser(tenantId: string, channelId: string, userId: string, view: View): Promise<void>;
+  /** A direct message from the app to each user (its Messages tab); returns the users reached. */
+  messageUsers(tenantId: string, userIds: readonly string[], view: View): Promise<string[]>;
   /** Waits for listeners still working after their acknowledgement. */
   close(): Promise<void>;
 }
@@ -175,8 +180,19 @@ function page(res: ServerResponse, status: number, title: string, body: string):
 export function createSlackApp(options: SlackAppOptions): SlackApp {
   const { config, logger } = options;
   const bolt = boltLogger(logger);
-  const clientOptions = {
-    ...slackClientOptions({ apiUrl: config.apiUrl, timeoutMs: options.timeoutMs ?? 10_000 }),
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const webApiOptions = slackClientOptions({ apiUrl: config.apiUrl, timeoutMs });
+  const webApiFetch = webApiOptions.fetch ?? fetch;
+  const clientOptions: webApi.WebClientOptions = {
+    ...webApiOptions,
+    // Bolt's respond() posts to response_url with this fetch too. A response_url is no Web API
+    // method: it belongs to one command or press (Slack takes five answers on it), so it must not
+    // queue in the workspace's tier window (all of them shared one "unknown method" window of 50
+    // a minute, across workspaces). Only Web API calls go through the limiter.
+    fetch: (url, init) =>
+      String(url).startsWith(config.apiUrl)
+        ? webApiFetch(url, init)
+        : fetch(url, { ...(init as RequestInit), signal: init?.signal ?? AbortSignal.timeout(timeoutMs) }),
   };
   const router = express.Router();
   const store =
@@ -188,6 +204,24 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
     router,
     endpoints: EVENTS_PATH,
     processBeforeResponse: false,
+    // A signed body of a shape Slack never sends (null, a view_submission without a view) makes
+    // Bolt throw a TypeError: that is the caller's fault, 400 and a warning, not a 500.
+    processEventErrorHandler: async (args) => {
+      if (!args.response.headersSent && args.error instanceof TypeError) {
+        logger.warn({ err: args.error }, 'Slack request refused: not a Slack payload');
+        args.response.writeHead(400);
+        args.response.end();
+        return true;
+      }
+      return HTTPModuleFunctions.defaultProcessEventErrorHandler(args);
+    },
+    unhandledRequestHandler: ({ response }) => {
+      logger.warn('no listener acknowledged this Slack request within 3 seconds');
+      if (!response.headersSent) {
+        response.writeHead(404);
+        response.end();
+      }
+    },
     ...(config.mode === 'oauth'
       ? {
           clientId: config.clientId,
@@ -272,8 +306,21 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
     ...(options.cards ? { cards: options.cards } : {}),
   });
 
-  async function clientFor(tenantId: string): Promise<webApi.WebClient | undefined> {
+  // A tenant's platform and workspace id never change: asked at most once a minute per tenant,
+  // not on every card post (a fan-out posts hundreds a second).
+  const tenantCache = new Map<string, { tenant: Tenant; until: number }>();
+  async function tenantOf(tenantId: string): Promise<Tenant | undefined> {
+    const now = Date.now();
+    const cached = tenantCache.get(tenantId);
+    if (cached && cached.until > now) return cached.tenant;
     const tenant = await options.tenants.get(tenantId);
+    if (tenantCache.size >= 1_000) tenantCache.clear();
+    if (tenant) tenantCache.set(tenantId, { tenant, until: now + 60_000 });
+    return tenant;
+  }
+
+  async function clientFor(tenantId: string): Promise<webApi.WebClient | undefined> {
+    const tenant = await tenantOf(tenantId);
     if (tenant?.platform !== 'slack') return undefined;
     const token =
       config.mode === 'single'
@@ -282,21 +329,34 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
     return token ? new webApi.WebClient(token, clientOptions) : undefined;
   }
 
-  const spacer = new ChannelSpacer();
+  // Slack's limit of about one post a second per channel, kept in this process only: replicas
+  // posting to one channel meet Slack's 429, which the client waits out (throttle.ts).
+  const throttle = new ChannelPostThrottle();
   const cardPublisher: CardPublisher = {
     platform: SLACK_PLATFORM,
     async post(tenantId, channelId, view) {
       const client = await clientFor(tenantId);
       if (!client) throw new Error('Slack is not installed for this tenant.');
-      await spacer.acquire(tenantId, channelId);
-      let answer: webApi.ChatPostMessageResponse;
-      try {
-        answer = await client.chat.postMessage({ channel: channelId, ...renderCard(view) });
-      } catch (error) {
-        const code = platformErrorOf(error);
-        if (code && PERMANENT_POST_ERRORS.has(code)) throw new CardDeliveryError(code, { cause: error });
-        throw error;
-      }
+      const answer = await throttle.run(`${tenantId}|${channelId}`, async (rateLimited) => {
+        let retryAfterSeconds: number | undefined;
+        client.on(webApi.WebClientEvent.RATE_LIMITED, (seconds: number) => {
+          retryAfterSeconds = seconds;
+          rateLimited();
+        });
+        try {
+          return await client.chat.postMessage({ channel: channelId, ...renderCard(view) });
+        } catch (error) {
+          const code = platformErrorOf(error);
+          if (code && PERMANENT_POST_ERRORS.has(code)) throw new CardDeliveryError(code, { cause: error });
+          // Still 429 after the client's retries: the job runs again after Retry-After.
+          if (!code && retryAfterSeconds !== undefined)
+            throw new AppError(ErrorCode.RATE_LIMITED, 'Slack is rate limiting posts to this channel.', {
+              cause: error,
+              details: { retryAfterSeconds },
+            });
+          throw error;
+        }
+      });
       if (!answer.ts) throw new Error('chat.postMessage answered without a ts.');
       return answer.ts;
     },
@@ -322,6 +382,20 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
       if (!client) return;
       await client.chat.postEphemeral({ channel: channelId, user: userId, ...renderMessage(view) });
       await handlers.refreshTenant(client, tenantId);
+    },
+    async messageUsers(tenantId, userIds, view) {
+      const client = await clientFor(tenantId);
+      if (!client) return [];
+      const reached: string[] = [];
+      for (const userId of userIds) {
+        try {
+          await client.chat.postMessage({ channel: userId, ...renderMessage(view) });
+          reached.push(userId);
+        } catch (error) {
+          logger.warn({ err: error, tenantId, userId }, 'could not send a direct message');
+        }
+      }
+      return reached;
     },
     cardPublisher,
     close: () => handlers.drain(),

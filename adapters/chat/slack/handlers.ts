@@ -123,8 +123,11 @@ export function registerHandlers(app: App, deps: SlackHandlerDeps): SlackHandler
   const { chat, logger } = deps;
   const log = logger.child({ component: 'slack' });
   const adminCacheMs = deps.adminCacheMs ?? 60_000;
-  const tenantIds = new Map<string, string>();
-  const workspaceAdmins = new Map<string, { admin: boolean; at: number }>();
+  // Promises, so that a burst of first requests from a workspace or a user shares one lookup
+  // instead of each asking on its own (users.info is a tier 4 method: 100 a minute per workspace;
+  // the 101st concurrent lookup would wait a minute in the client's limiter).
+  const tenantIds = new Map<string, Promise<string>>();
+  const workspaceAdmins = new Map<string, { admin: Promise<boolean>; at: number }>();
   const homeViewers = new Map<string, Map<string, Actor>>();
 
   async function tenantIdOf(context: Context, name = ''): Promise<{ tenantId: string; key: string }> {
@@ -135,10 +138,25 @@ export function registerHandlers(app: App, deps: SlackHandlerDeps): SlackHandler
     });
     let tenantId = tenantIds.get(key);
     if (!tenantId) {
-      tenantId = (await deps.tenants.ensure(SLACK_PLATFORM, key, name)).id;
-      tenantIds.set(key, tenantId);
+      const ensured = deps.tenants.ensure(SLACK_PLATFORM, key, name).then((tenant) => tenant.id);
+      tenantId = ensured;
+      tenantIds.set(key, ensured);
+      ensured.catch(() => {
+        if (tenantIds.get(key) === ensured) tenantIds.delete(key);
+      });
     }
-    return { tenantId, key };
+    return { tenantId: await tenantId, key };
+  }
+
+  async function lookUpWorkspaceAdmin(client: WebClient, userId: string): Promise<boolean> {
+    const { user } = await client.users.info({ user: userId });
+    return Boolean(
+      user &&
+        !user.deleted &&
+        !user.is_restricted &&
+        !user.is_ultra_restricted &&
+        (user.is_admin || user.is_owner || user.is_primary_owner),
+    );
   }
 
   /** Workspace admins and owners are CloudPi admins (users.info, cached for a minute). */
@@ -146,19 +164,14 @@ export function registerHandlers(app: App, deps: SlackHandlerDeps): SlackHandler
     const cacheKey = `${key}|${userId}`;
     const cached = workspaceAdmins.get(cacheKey);
     if (cached && Date.now() - cached.at < adminCacheMs) return cached.admin;
+    const entry = { admin: lookUpWorkspaceAdmin(client, userId), at: Date.now() };
+    workspaceAdmins.set(cacheKey, entry);
+    if (workspaceAdmins.size > 10_000) workspaceAdmins.delete(workspaceAdmins.keys().next().value!);
     try {
-      const { user } = await client.users.info({ user: userId });
-      const admin = Boolean(
-        user &&
-          !user.deleted &&
-          !user.is_restricted &&
-          !user.is_ultra_restricted &&
-          (user.is_admin || user.is_owner || user.is_primary_owner),
-      );
-      workspaceAdmins.set(cacheKey, { admin, at: Date.now() });
-      if (workspaceAdmins.size > 10_000) workspaceAdmins.delete(workspaceAdmins.keys().next().value!);
-      return admin;
+      return await entry.admin;
     } catch (error) {
+      // Not cached: the next request asks again.
+      if (workspaceAdmins.get(cacheKey) === entry) workspaceAdmins.delete(cacheKey);
       log.warn({ err: error, user: userId }, 'users.info failed: treating the user as not a workspace admin');
       return false;
     }
@@ -584,13 +597,22 @@ export function registerHandlers(app: App, deps: SlackHandlerDeps): SlackHandler
   // ---- Recommendation cards (anyone in the channel may create the ticket) -------------------
   app.action(
     { type: 'block_actions', action_id: CARD_ACTION_PATTERN },
-    async ({ ack, body, action, client, context }) => {
-      await ack();
+    async ({ ack: slackAck, body, action, client, context }) => {
+      // Acknowledged once the press is recorded (a few milliseconds: the ticket claim and its
+      // job, committed), not before: Slack does not redeliver an acknowledged press, so a replica
+      // dying in between must not have said yes. Slack's redelivery of an unacknowledged one
+      // claims the same ticket (idempotent).
+      let acked = false;
+      const ack = async () => {
+        if (acked) return;
+        acked = true;
+        await slackAck();
+      };
       const cards = deps.cards;
       const raw = action as { action_id: string; value?: string };
       const parsed = parseCardAction(raw.action_id, raw.value);
       const channel = body.channel?.id;
-      if (!cards || !parsed || !channel) return;
+      if (!cards || !parsed || !channel) return ack();
       let cardAction: CardAction;
       if (parsed.action === 'dismiss')
         cardAction = { kind: 'dismiss', recommendationId: parsed.recommendationId };
@@ -600,7 +622,7 @@ export function registerHandlers(app: App, deps: SlackHandlerDeps): SlackHandler
           recommendationId: parsed.recommendationId,
           provider: parsed.provider,
         };
-      else return;
+      else return ack();
       try {
         const { tenantId } = await tenantIdOf(context);
         const problem = await cards.act(
@@ -609,6 +631,7 @@ export function registerHandlers(app: App, deps: SlackHandlerDeps): SlackHandler
           channel,
           `slack:${body.user.id}`,
           cardAction,
+          { onRecorded: ack },
         );
         if (problem)
           await client.chat.postEphemeral({
@@ -618,6 +641,8 @@ export function registerHandlers(app: App, deps: SlackHandlerDeps): SlackHandler
           });
       } catch (error) {
         log.error({ err: error, action: parsed.action }, 'card button press failed');
+      } finally {
+        await ack();
       }
     },
   );
@@ -640,7 +665,7 @@ export function registerHandlers(app: App, deps: SlackHandlerDeps): SlackHandler
     const key = installKey(query);
     for (const cacheKey of workspaceAdmins.keys())
       if (cacheKey.startsWith(`${key}|`)) workspaceAdmins.delete(cacheKey);
-    const tenantId = tenantIds.get(key);
+    const tenantId = await tenantIds.get(key)?.catch(() => undefined);
     if (tenantId) homeViewers.delete(tenantId);
     if (!deps.store) {
       log.warn({ workspace: key, reason }, 'Slack app removed from the workspace; remove SLACK_BOT_TOKEN');

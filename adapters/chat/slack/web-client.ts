@@ -12,8 +12,14 @@ import type { webApi } from '@slack/bolt';
 export const TIER_LIMITS = { 1: 1, 2: 20, 3: 50, 4: 100 } as const;
 export type Tier = keyof typeof TIER_LIMITS;
 
-/** The methods this app calls, by tier. chat.post* are "special" (about 1 per second per channel). */
-export const METHOD_TIERS: Readonly<Record<string, Tier | 'special'>> = {
+/**
+ * The methods this app calls, by tier. chat.postEphemeral and auth.test are "special"; so is
+ * chat.postMessage, whose limit is per channel ("about one message per second per channel"): it
+ * is paced per channel by ChannelPostThrottle (throttle.ts) and has no workspace window here, so
+ * a fan-out to many channels is not held to one channel's pace. Slack's workspace-wide limit on
+ * posting has no published figure: a 429 from it is waited out (Retry-After).
+ */
+export const METHOD_TIERS: Readonly<Record<string, Tier | 'special' | 'per-channel'>> = {
   'auth.test': 'special',
   'users.info': 4,
   'views.open': 4,
@@ -21,7 +27,7 @@ export const METHOD_TIERS: Readonly<Record<string, Tier | 'special'>> = {
   'views.push': 4,
   'views.publish': 4,
   'chat.postEphemeral': 'special',
-  'chat.postMessage': 'special',
+  'chat.postMessage': 'per-channel',
   'chat.update': 3,
   'chat.delete': 3,
   'oauth.v2.access': 4,
@@ -44,7 +50,8 @@ export interface SlackClientSettings {
 }
 
 /**
- * A sliding one-minute window per (token, tier). `acquire` resolves when a call may be made; it
+ * A sliding one-minute window per (token, method): Slack applies its tiers "per API method per
+ * workspace per app". `acquire` resolves when a call may be made, to true when it had to wait; it
  * never rejects. Windows belong to the token, so one workspace's burst never delays another's.
  */
 export class TierLimiter {
@@ -55,18 +62,19 @@ export class TierLimiter {
     this.#now = now;
   }
 
-  async acquire(token: string, method: string): Promise<void> {
+  async acquire(token: string, method: string): Promise<boolean> {
     const tier = METHOD_TIERS[method] ?? UNKNOWN_TIER;
+    if (tier === 'per-channel') return false;
     const perMinute = tier === 'special' ? SPECIAL_PER_MINUTE : TIER_LIMITS[tier];
-    const key = `${token}|${tier}`;
-    for (;;) {
+    const key = `${token}|${method}`;
+    for (let waited = false; ; waited = true) {
       const now = this.#now();
       const window = (this.#windows.get(key) ?? []).filter((at) => now - at < 60_000);
       if (window.length < perMinute) {
         window.push(now);
         this.#windows.set(key, window);
         this.#sweep(now);
-        return;
+        return waited;
       }
       this.#windows.set(key, window);
       // Re-checked at least every second (the clock may be a test's).
@@ -87,10 +95,10 @@ export class TierLimiter {
 export const CHANNEL_POST_SPACING_MS = 1_000;
 
 /**
- * Spaces chat.postMessage calls to one channel of one workspace at least `spacingMs` apart (the
- * tier limiter above only counts per workspace). Each call reserves the next free slot, so
- * concurrent posts to one channel queue in order; other channels are not delayed. Per process:
- * replicas do not coordinate, and a 429 that still comes is waited out by the client (Retry-After).
+ * Spaces calls to one channel of one workspace at least `spacingMs` apart, without bursts. Card
+ * posts use ChannelPostThrottle (throttle.ts) instead, which takes Slack's short bursts and counts
+ * a post when Slack has answered it. Each call reserves the next free slot, so concurrent calls to
+ * one channel queue in order; other channels are not delayed. Per process.
  */
 export class ChannelSpacer {
   readonly #next = new Map<string, number>();
@@ -136,10 +144,13 @@ export function slackClientOptions(
   limiter = new TierLimiter(settings.now),
 ): webApi.WebClientOptions {
   const timeout = settings.timeoutMs ?? 10_000;
-  // Bolt posts to response_url with the same fetch and no signal: it gets the timeout here.
+  // Bolt posts to response_url with the same fetch and no signal: it gets the timeout here. The
+  // client's own signal is its timeout, started before this fetch: a call that queued in the
+  // limiter gets a fresh one, so the wait for its turn is not taken from the time it has to answer.
   const limitedFetch: webApi.FetchFunction = async (url, init) => {
-    await limiter.acquire(tokenOf(init?.headers), methodOf(url));
-    return fetch(url, { ...(init as RequestInit), signal: init?.signal ?? AbortSignal.timeout(timeout) });
+    const waited = await limiter.acquire(tokenOf(init?.headers), methodOf(url));
+    const signal = (!waited && init?.signal) || AbortSignal.timeout(timeout);
+    return fetch(url, { ...(init as RequestInit), signal });
   };
   return {
     slackApiUrl: settings.apiUrl,

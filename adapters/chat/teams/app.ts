@@ -9,13 +9,19 @@
 import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
 import { Application, TeamsAdapter } from '@microsoft/teams-ai';
-import type { ConfigurationBotFrameworkAuthenticationOptions, TurnContext } from 'botbuilder';
-import { CardFactory } from 'botbuilder';
-import { MsalServiceClientCredentialsFactory } from 'botframework-connector';
-import express, { type Express, type Request, type Response, Router } from 'express';
+import type {
+  Activity,
+  ConfigurationBotFrameworkAuthenticationOptions,
+  InvokeResponse,
+  TurnContext,
+} from 'botbuilder';
+import { CardFactory, StatusCodes } from 'botbuilder';
+import { AuthenticationError, MsalServiceClientCredentialsFactory } from 'botframework-connector';
+import { type Express, type Request, type Response, Router } from 'express';
 import type { ChatCommands } from '../../../src/commands/chat-commands.js';
 import type { View } from '../../../src/commands/views.js';
 import type { TeamsConfig } from '../../../src/config.js';
+import { jsonBody } from '../../../src/http/app.js';
 import type { Logger } from '../../../src/logger.js';
 import type { CardPublisher, CardService } from '../../../src/recommendations/card.js';
 import type { ConversationRepository } from '../../../src/storage/repositories/conversations.js';
@@ -67,6 +73,81 @@ export function botFrameworkAuthOptions(config: TeamsConfig): ConfigurationBotFr
   } as ConfigurationBotFrameworkAuthenticationOptions;
 }
 
+/** jsonwebtoken's own errors: a token signed by a key not in the JWKS, malformed, or not yet valid. */
+const TOKEN_ERRORS: ReadonlySet<string> = new Set([
+  'JsonWebTokenError',
+  'NotBeforeError',
+  'TokenExpiredError',
+]);
+
+/**
+ * The adapter, answering /api/messages itself instead of through CloudAdapter.process, which
+ * prints every refused request's stack to stderr and answers jsonwebtoken's errors (which
+ * botframework-connector lets through unwrapped: a token signed by a key not in the JWKS) with
+ * 500. Here every refused token is a 401 with a JSON error and one structured log line.
+ */
+class CheckedTeamsAdapter extends TeamsAdapter {
+  /** POST /api/messages, for a body that passed activityProblem. */
+  async handle(
+    req: Request,
+    res: Response,
+    logic: (context: TurnContext) => Promise<void>,
+    log: Logger,
+  ): Promise<void> {
+    res.setHeader('User-Agent', this.userAgent);
+    const activity = withDates(req.body as Activity & Record<string, unknown>);
+    let answer: InvokeResponse | undefined;
+    try {
+      answer = await this.processActivity(req.get('authorization') ?? '', activity, logic);
+    } catch (error) {
+      const refused =
+        error instanceof AuthenticationError || (error instanceof Error && TOKEN_ERRORS.has(error.name));
+      if (!refused) throw error;
+      log.warn({ reason: error.message }, 'Teams request refused: no valid Bot Framework token');
+      res.status(StatusCodes.UNAUTHORIZED).json({
+        error: { code: 'UNAUTHENTICATED', message: 'The Bot Framework token is missing or not valid.' },
+      });
+      return;
+    }
+    res.status(answer?.status ?? StatusCodes.OK);
+    if (answer?.body) res.send(answer.body);
+    res.end();
+  }
+}
+
+/** What botbuilder's validateAndFixActivity does to a parsed activity: its times become Dates. */
+function withDates(activity: Activity & Record<string, unknown>): Activity {
+  for (const [key, raw] of [
+    ['timestamp', 'rawTimestamp'],
+    ['expiration', 'rawExpiration'],
+    ['localTimestamp', 'rawLocalTimestamp'],
+  ] as const) {
+    const value = activity[key];
+    if (typeof value === 'string') {
+      activity[raw] = value;
+      activity[key] = new Date(value) as never;
+    }
+  }
+  return activity;
+}
+
+/**
+ * What is wrong with a request body that is not a Bot Framework activity, or undefined. Checked
+ * before botbuilder sees it, which would otherwise throw (500) or fail the turn half-way.
+ */
+export function activityProblem(body: unknown): string | undefined {
+  const isObject = (v: unknown): v is Record<string, unknown> =>
+    typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!isObject(body)) return 'the body must be a JSON object';
+  if (typeof body.type !== 'string' || body.type === '') return '"type" must be a non-empty string';
+  if (typeof body.serviceUrl !== 'string') return '"serviceUrl" must be a string';
+  if (!isObject(body.conversation) || typeof body.conversation.id !== 'string')
+    return '"conversation" must be an object with a string "id"';
+  for (const key of ['from', 'recipient', 'channelData'] as const)
+    if (body[key] !== undefined && !isObject(body[key])) return `"${key}" must be an object`;
+  return undefined;
+}
+
 export function isLoopback(address: string | undefined): boolean {
   if (!address) return false;
   const plain = address.startsWith('::ffff:') ? address.slice(7) : address;
@@ -108,8 +189,8 @@ export function createTeamsApp(options: TeamsAppOptions): TeamsApp {
   const log = logger.child({ component: 'teams' });
   const factory = credentialsFactory(config);
   const adapter = factory
-    ? new TeamsAdapter(botFrameworkAuthOptions(config), factory)
-    : new TeamsAdapter(botFrameworkAuthOptions(config));
+    ? new CheckedTeamsAdapter(botFrameworkAuthOptions(config), factory)
+    : new CheckedTeamsAdapter(botFrameworkAuthOptions(config));
   adapter.onTurnError = async (context, error) => {
     log.error({ err: error, type: context.activity.type, name: context.activity.name }, 'Teams turn failed');
   };
@@ -178,10 +259,29 @@ export function createTeamsApp(options: TeamsAppOptions): TeamsApp {
         });
         return;
       }
+      // With an app registration every activity carries the Bot Connector's token: one without is
+      // refused on its headers, before its body is read.
+      if (config.mode === 'authenticated' && !/^Bearer\s+\S+$/i.test(req.get('authorization') ?? '')) {
+        res.setHeader('WWW-Authenticate', 'Bearer');
+        res.status(401).json({
+          error: {
+            code: 'UNAUTHENTICATED',
+            message: 'Send the Bot Framework token of the activity as "Authorization: Bearer <token>".',
+          },
+        });
+        return;
+      }
       next();
     },
-    express.json({ limit: BODY_LIMIT }),
+    jsonBody(BODY_LIMIT),
     (req: Request, res: Response, next) => {
+      const problem = activityProblem(req.body);
+      if (problem) {
+        res.status(400).json({
+          error: { code: 'VALIDATION', message: `Not a Bot Framework activity: ${problem}.` },
+        });
+        return;
+      }
       // Without tokens nothing proves where a service URL came from: never call out of this machine.
       const serviceUrl = (req.body as { serviceUrl?: string } | undefined)?.serviceUrl;
       if (config.mode === 'local' && !isLoopbackUrl(serviceUrl)) {
@@ -196,7 +296,7 @@ export function createTeamsApp(options: TeamsAppOptions): TeamsApp {
       next();
     },
     async (req: Request, res: Response) => {
-      await adapter.process(req, res, (context) => app.run(context).then(() => undefined));
+      await adapter.handle(req, res, (context) => app.run(context).then(() => undefined), log);
     },
   );
 

@@ -36,6 +36,21 @@ export class IdentityRepository {
     return row;
   }
 
+  /** Chat users of the tenant who hold the role (on one platform). */
+  async withRole(tenantId: string, platform: ChatPlatform, role: string): Promise<string[]> {
+    const rows = await this.db
+      .select({ chatUserId: identities.chatUserId })
+      .from(identities)
+      .where(
+        and(
+          eq(identities.tenantId, tenantId),
+          eq(identities.platform, platform),
+          sql`${role} = any(${identities.roles})`,
+        ),
+      );
+    return rows.map((r) => r.chatUserId);
+  }
+
   async grantRole(tenantId: string, platform: ChatPlatform, chatUserId: string, role: string): Promise<void> {
     await this.db
       .insert(identities)

@@ -73,7 +73,22 @@ export interface JiraFake extends ProviderFake {
   setPermission(project: string, permission: JiraPermission, granted: boolean): void;
   /** Removes a field from a create screen (to test projects without e.g. Priority). */
   removeCreateField(project: string, issueTypeId: string, fieldId: string): void;
+  /**
+   * For `durationMs` from now, every `every`-th request answers 429 with Retry-After:
+   * `retryAfterSeconds`. Each 429 blocks its subject (the CloudPi label a search or create names,
+   * else the issue in the path) until the Retry-After has passed; a request for a blocked subject
+   * before then is recorded in `retryAfterViolations` (and answered normally).
+   */
+  rateLimitWindow(durationMs: number, retryAfterSeconds: number, every?: number): void;
+  /** Requests that arrived before the Retry-After their subject was given. */
+  readonly retryAfterViolations: { subject: string; at: number; allowedAt: number }[];
+  /** 429 answers of rateLimitWindow so far. */
+  rateLimitedCount(): number;
+  /** Until `untilMs` (epoch ms; 0 ends it), every request answers 503 as a Jira that is down. */
+  setOutage(untilMs: number): void;
 }
+
+const SUBJECT_LABEL = /cloudpi-[0-9a-f-]{36}-[a-z_]+/;
 
 // ---------------------------------------------------------------------------------------------
 // The published spec, and a small validator for the OpenAPI schema keywords it uses.
@@ -372,6 +387,10 @@ export async function startJiraFake(options: JiraFakeOptions = {}): Promise<Jira
   let loseNextCreate = false;
   let rateLimit = { count: 0, seconds: 0, path: undefined as RegExp | undefined };
   let failure = { count: 0, status: 500, path: undefined as RegExp | undefined };
+  let window = { until: 0, seconds: 0, every: 2, seen: 0, answered: 0 };
+  let outageUntil = 0;
+  const blockedUntil = new Map<string, number>();
+  const retryAfterViolations: { subject: string; at: number; allowedAt: number }[] = [];
   const webhooks = createWebhookSender();
   let nextChangelogId = 10_500;
 
@@ -914,6 +933,30 @@ export async function startJiraFake(options: JiraFakeOptions = {}): Promise<Jira
     const entry: JiraFakeRequest = { method, path: req.url ?? '/', at, headers: req.headers };
     requests.push(entry);
     if (delayMs > 0) await sleep(delayMs);
+    if (at < outageUntil) {
+      return {
+        status: 503,
+        text: '<html><body>Service Unavailable</body></html>',
+        headers: { 'Content-Type': 'text/html' },
+      };
+    }
+    const subject =
+      SUBJECT_LABEL.exec(decodeURIComponent(url.search))?.[0] ??
+      SUBJECT_LABEL.exec(raw)?.[0] ??
+      /\/issue\/([A-Z]+-\d+)/.exec(url.pathname)?.[1];
+    if (subject) {
+      const allowedAt = blockedUntil.get(subject);
+      if (allowedAt !== undefined && at < allowedAt) retryAfterViolations.push({ subject, at, allowedAt });
+    }
+    if (at < window.until && ++window.seen % window.every === 0) {
+      window.answered++;
+      if (subject) blockedUntil.set(subject, Date.now() + window.seconds * 1000);
+      return {
+        status: 429,
+        body: errorCollection(['Rate limit exceeded.']),
+        headers: { 'Retry-After': String(window.seconds), 'X-RateLimit-Reason': 'jira-quota-tenant-based' },
+      };
+    }
     if (rateLimit.count > 0 && (!rateLimit.path || rateLimit.path.test(url.pathname))) {
       rateLimit.count--;
       return {
@@ -1032,6 +1075,14 @@ export async function startJiraFake(options: JiraFakeOptions = {}): Promise<Jira
     },
     failNext(count, status, pathPattern) {
       failure = { count, status, path: pathPattern };
+    },
+    rateLimitWindow(durationMs, retryAfterSeconds, every = 2) {
+      window = { until: Date.now() + durationMs, seconds: retryAfterSeconds, every, seen: 0, answered: 0 };
+    },
+    retryAfterViolations,
+    rateLimitedCount: () => window.answered,
+    setOutage(untilMs) {
+      outageUntil = untilMs;
     },
     loseNextCreateResponse() {
       loseNextCreate = true;

@@ -8,7 +8,8 @@
  * trigger_id that is unknown, used or older than 3 seconds, a view or blocks that break Block Kit's
  * rules (invalid_arguments for views, invalid_blocks for messages, with `[ERROR] ... [json-pointer:...]`
  * lines in `response_metadata.messages`), a stale `hash` (hash_conflict), unknown views, users and
- * channels; and HTTP 429 with Retry-After when `rateLimitNext` says so.
+ * channels; and HTTP 429 with Retry-After when `rateLimitNext` says so, or, with `channelPostLimit`,
+ * when chat.postMessage goes over Slack's per-channel limit (1 a second, short bursts allowed).
  *
  * Workspace T0CLOUDPI: users U0ADMIN (admin), U0OWNER (primary owner, admin too, as in Slack),
  * U0MEMBER, and the bot user U0BOT (bot B0CLOUDPI1 of app A0CLOUDPI). Conversations: every id
@@ -710,6 +711,34 @@ export interface SlackFakeOptions {
   readonly now?: () => number;
   /** Where action_ids must be unique: 'block' (Slack's rule, default) or the whole view/message. */
   readonly actionIdScope?: ActionIdScope;
+  /**
+   * Applies Slack's chat.postMessage limit per channel (off by default): a post to a channel
+   * whose bucket is empty answers HTTP 429 `ratelimited` with Retry-After, as Slack does.
+   */
+  readonly channelPostLimit?: ChannelPostLimit;
+}
+
+/**
+ * Slack's documented limit for posting messages (https://docs.slack.dev/apis/web-api/rate-limits:
+ * "Posting messages: 1 per second. Short bursts >1 allowed."; chat.postMessage "generally allows
+ * posting one message per second per channel"), modelled as a token bucket per channel: it holds
+ * `burst` posts when the channel has been quiet and refills `perSecond` posts a second. Slack does
+ * not publish the burst size; the fake takes it as a parameter. Calls refused with 429 take nothing.
+ */
+export interface ChannelPostLimit {
+  readonly perSecond: number;
+  readonly burst: number;
+}
+
+/** The limit as Slack documents it, with a short burst of 3 (Slack: "short bursts >1 allowed"). */
+export const SLACK_CHANNEL_POST_LIMIT: ChannelPostLimit = { perSecond: 1, burst: 3 };
+
+/**
+ * The earliest time, ms after the first post, at which a channel whose bucket starts full can have
+ * accepted `count` posts under `limit`: the first `burst` at once, then one per refill.
+ */
+export function earliestPostsMs(limit: ChannelPostLimit, count: number): number {
+  return (Math.max(0, count - limit.burst) / limit.perSecond) * 1000;
 }
 
 export interface SlackFakeCall {
@@ -768,6 +797,13 @@ export interface SlackFake {
   readonly messages: SlackFakeMessage[];
   /** The next `count` calls of `method` answer HTTP 429 with Retry-After: seconds. */
   rateLimitNext(method: string, count: number, retryAfterSeconds: number): void;
+  /** chat.postMessage calls answered 429 by `channelPostLimit`, by channel. */
+  readonly channelRateLimited: ReadonlyMap<string, number>;
+  /**
+   * Calls `listener` with every call right after its answer was written (status and error set),
+   * in order. Returns the function that removes it.
+   */
+  onCall(listener: (call: SlackFakeCall) => void): () => void;
   /** OAuth: a code that oauth.v2.access exchanges (client id/secret checked) for an installation of `teamId` (bot token returned). Single use, 10 minutes. */
   issueOAuthCode(options?: { redirectUri?: string; userId?: string }): string;
   readonly clientId: string;
@@ -919,6 +955,27 @@ export async function startSlackFake(options: SlackFakeOptions = {}): Promise<Sl
     { issuedAt: number; used: boolean; redirectUri?: string; user: string }
   >();
   const rateLimits = new Map<string, { count: number; seconds: number }>();
+  const channelPostLimit = options.channelPostLimit;
+  if (channelPostLimit && !(channelPostLimit.perSecond > 0 && channelPostLimit.burst >= 1))
+    throw new Error('channelPostLimit needs perSecond > 0 and burst >= 1');
+  /** Per channel: posts left in the bucket, as of `at`. */
+  const postBuckets = new Map<string, { tokens: number; at: number }>();
+  const channelRateLimited = new Map<string, number>();
+  const callListeners = new Set<(call: SlackFakeCall) => void>();
+  /** Takes one post from the channel's bucket; when it is empty, the seconds until it holds one. */
+  const takePost = (limit: ChannelPostLimit, channel: string): number | undefined => {
+    const t = now();
+    const bucket = postBuckets.get(channel) ?? { tokens: limit.burst, at: t };
+    bucket.tokens = Math.min(limit.burst, bucket.tokens + ((t - bucket.at) / 1000) * limit.perSecond);
+    bucket.at = t;
+    postBuckets.set(channel, bucket);
+    if (bucket.tokens >= 1) {
+      bucket.tokens -= 1;
+      return undefined;
+    }
+    // Retry-After is whole seconds in Slack's answers.
+    return Math.max(1, Math.ceil((1 - bucket.tokens) / limit.perSecond));
+  };
   const removedChannels = new Set<string>();
   const archivedChannels = new Set<string>();
   const leftChannels = new Set<string>();
@@ -1337,6 +1394,7 @@ export async function startSlackFake(options: SlackFakeOptions = {}): Promise<Sl
       call.status = status;
       if (body.ok === false) call.error = String(body.error);
       sendJson(res, status, body, headers);
+      for (const listener of callListeners) listener(call);
     };
 
     if (!match || !(method in handlers)) {
@@ -1413,6 +1471,16 @@ export async function startSlackFake(options: SlackFakeOptions = {}): Promise<Sl
       }
     }
 
+    if (channelPostLimit && method === 'chat.postMessage') {
+      const channel = arg(args, 'channel');
+      const retryAfter = channel ? takePost(channelPostLimit, channel) : undefined;
+      if (channel && retryAfter !== undefined) {
+        channelRateLimited.set(channel, (channelRateLimited.get(channel) ?? 0) + 1);
+        answer(429, { ok: false, error: 'ratelimited' }, { 'retry-after': String(retryAfter) });
+        return;
+      }
+    }
+
     try {
       const result: Json = { ok: true, ...handlers[method]!(args, token, req) };
       specViolations.push(...specProblems(method, result));
@@ -1464,6 +1532,13 @@ export async function startSlackFake(options: SlackFakeOptions = {}): Promise<Sl
     },
     rateLimitNext(method, count, retryAfterSeconds) {
       rateLimits.set(method, { count, seconds: retryAfterSeconds });
+    },
+    channelRateLimited,
+    onCall(listener) {
+      callListeners.add(listener);
+      return () => {
+        callListeners.delete(listener);
+      };
     },
     issueOAuthCode(opts = {}) {
       const code = `${randomInt(1e9, 1e10)}.${randomInt(1e9, 1e10)}.${randomBytes(32).toString('hex')}`;
