@@ -95,6 +95,11 @@ describe('Teams proactive cards and settings', () => {
   });
 
   it('waits out a 429 (Retry-After) and retries a 412', async () => {
+    // The cards of the test before are refreshed by jobs: let them finish, so the 429 meets a post of this test.
+    await waitFor(async () => {
+      const refresh = await bot.running.service.queue.counts('cards.refresh');
+      return refresh.queued === 0 && refresh.active === 0 ? true : undefined;
+    }, 30_000);
     const calls = bot.fake.calls.length;
     bot.fake.rateLimitNext(1, 2);
     await ingest('rec-429', 'Throttled delete');
