@@ -35,7 +35,7 @@ function slowRequest(port: number) {
   return { response, finish: () => finish() };
 }
 
-describe('cloudpi serve (embedded database)', () => {
+describe('cloudpi serve (embedded database)', { timeout: 180_000 }, () => {
   const dirs: string[] = [];
   const procs: ServiceProcess[] = [];
   afterAll(() => {
@@ -47,7 +47,8 @@ describe('cloudpi serve (embedded database)', () => {
     dirs.push(dir);
     const proc = spawnCli(['serve'], { CLOUDPI_DATA_DIR: dir, ...env }, await freePort());
     procs.push(proc);
-    await waitUntilReady(proc);
+    // Generous: a first PGlite start takes 20 s and more on a loaded 2-core machine (the bench tracks the time).
+    await waitUntilReady(proc, 90_000);
     return { proc, dir };
   }
 
@@ -93,7 +94,7 @@ describe('cloudpi serve (embedded database)', () => {
     await proc.exited;
     const again = spawnCli(['serve'], { CLOUDPI_DATA_DIR: dir }, await freePort());
     procs.push(again);
-    await waitUntilReady(again);
+    await waitUntilReady(again, 90_000);
     expect(again.stdout()).not.toContain('generated a master key');
     again.child.kill('SIGTERM');
     expect((await again.exited).code).toBe(0);
