@@ -22,9 +22,18 @@
  *    tiers (chat.update: 50 a minute per workspace): thousands of presses a second would only
  *    queue up behind that limiter and keep working long after the measured window.
  *
+ * Each request is signed with the current timestamp; the bodies come from a pool of distinct
+ * ones per kind (neither Bolt nor the service deduplicates commands or presses). A non-2xx answer
+ * or a failed request is counted and shown, and fails the row; so does an acked command that the
+ * service never answered at its response_url. After each service run the section waits for those
+ * answers and for the service to go idle, so that follow-up work never lands in the next run. Each
+ * run logs the CPU of both servers, of this process (load generator, fakes) and of the whole
+ * machine: on a shared machine that shows when something else took the cores.
+ *
  * Environment: BENCH_LOAD_SECONDS (measured window per run, default 5), BENCH_WARMUP_SECONDS
- * (default 1), BENCH_ACK_CONNECTIONS (default "50,200"), BENCH_ACK_ROUNDS (default 2: each round
- * measures every row once, baseline then service; a row pools its rounds).
+ * (default 1), BENCH_ACK_CONNECTIONS (default "50,200"), BENCH_ACK_KINDS (default
+ * "slash,button"), BENCH_ACK_ROUNDS (default 2: each round measures every row once, baseline then
+ * service; a row pools its rounds).
  *
  * Standalone: npm run build && node dist/test/bench/ack.js
  */
@@ -69,7 +78,7 @@ const BODY_POOL = 1024;
 const GOAL_THROUGHPUT_RATIO = 0.9;
 const GOAL_P99_RATIO = 1.2;
 /** How long the service may take to deliver the answers of a run's slash commands afterwards. */
-const ANSWER_DRAIN_MS = 60_000;
+const ANSWER_DRAIN_MS = 180_000;
 
 type Kind = 'slash' | 'button';
 const KIND_LABELS: Record<Kind, string> = {
@@ -494,6 +503,14 @@ export const ackSection: Section = async (ctx: SectionContext): Promise<SectionR
       const [server, peer] = role === 'baseline' ? [baseline, service] : [service, baseline];
       const answersBefore = sink.count();
       const result = await runLoad({ server, peer, connections, warmupMs, windowMs, bodies });
+      for (const proc of [server, peer]) {
+        const ended = proc.exitStatus();
+        if (ended)
+          throw new BenchFailure(
+            `ack: the ${proc.label} process died (code ${ended.code}, signal ${ended.signal}) during the ${kind} run at ${connections} connections`,
+            proc.output(),
+          );
+      }
       const stats = statsOf([result]);
       const pct = (value: number | undefined) => (value === undefined ? '?' : `${value.toFixed(0)}%`);
       const perRequest =

@@ -11,22 +11,21 @@
  * handled; a card left unposted, or a warning or error the service logged about a rate limit, is
  * unhandled.
  *
- * Alone: `node dist/test/bench/fanout.js` (after `npm run build`); PostgreSQL when
- * BENCH_DATABASE_URL or TEST_DATABASE_URL is set, else PGlite. BENCH_FANOUT_TIMEOUT_S (default
+ * Alone: `npm run build && node dist/test/bench/fanout.js` (standalone.ts: PostgreSQL from
+ * BENCH_DATABASE_URL / TEST_DATABASE_URL or a throwaway cluster, as in run.ts). BENCH_FANOUT_TIMEOUT_S (default
  * 600) bounds the wait for the last card; BENCH_FANOUT_BURST sets the fake's burst.
  */
 import os from 'node:os';
-import { pathToFileURL } from 'node:url';
 import { eq, sql } from 'drizzle-orm';
 import { cards } from '../../src/storage/schema.js';
 import { earliestPostsMs, SLACK_CHANNEL_POST_LIMIT, startSlackFake } from '../support/fakes/slack-fake.js';
 import { formatRatio, type Section } from './section.js';
+import { isMain, runStandalone } from './standalone.js';
 import {
   type BenchService,
   ingest,
   type LogLine,
   type ProcessCpu,
-  runAlone,
   startBenchService,
   summarizeLogs,
   untilSlack,
@@ -190,6 +189,9 @@ export const fanoutSection: Section = async (ctx) => {
   ];
 };
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  await runAlone(fanoutSection);
+if (isMain(import.meta.url)) {
+  await runStandalone(
+    "fan-out of 1,000 cards to 100 channels under Slack's per-channel limit",
+    fanoutSection,
+  );
 }

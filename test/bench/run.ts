@@ -33,7 +33,7 @@ import {
   serverVersion,
 } from './postgres.js';
 import type { Section, SectionContext, SectionRow } from './section.js';
-import { renderRows } from './standalone.js';
+import { childEnv, renderRows } from './standalone.js';
 import { ticketLatencySection } from './ticket-latency.js';
 
 const READY_TIMEOUT_MS = 60_000;
@@ -69,17 +69,6 @@ const stop = () => server.close(() => process.exit(0));
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
 `;
-
-/** Variables the bench sets itself; inherited values would change what is measured. */
-const CONTROLLED_ENV = new Set([
-  'DATABASE_URL',
-  'PORT',
-  'HOST',
-  'LOG_LEVEL',
-  'LOG_FORMAT',
-  'BENCH_DATABASE_URL',
-  'TEST_DATABASE_URL',
-]);
 
 function intFromEnv(name: string, fallback: number, min: number): number {
   const raw = process.env[name]?.trim();
@@ -213,14 +202,6 @@ const samples: Record<Scenario, RunResult[]> = {
 };
 const warnings: string[] = [];
 const cleanups: Array<() => Promise<void>> = [];
-
-function childEnv(extra: Record<string, string>): Record<string, string | undefined> {
-  const env: Record<string, string | undefined> = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (!key.startsWith('CLOUDPI_') && !CONTROLLED_ENV.has(key)) env[key] = value;
-  }
-  return { ...env, LOG_LEVEL: 'warn', LOG_FORMAT: 'json', HOST: '127.0.0.1', ...extra };
-}
 
 async function measure(
   ctx: Context,

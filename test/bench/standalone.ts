@@ -6,7 +6,8 @@
  *   npm run build && node dist/test/bench/ack.js
  *   npm run build && node dist/test/bench/ingest.js
  *
- * PostgreSQL comes from BENCH_DATABASE_URL / TEST_DATABASE_URL or a throwaway cluster, as in run.ts.
+ * PostgreSQL comes from BENCH_DATABASE_URL / TEST_DATABASE_URL or a throwaway cluster, as in run.ts;
+ * BENCH_NODE_FLAGS replaces the node flags of `npm start` for the service (and the baseline).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -62,6 +63,8 @@ export interface ServerProcess {
   readonly pid: number;
   /** Tail of stdout + stderr. */
   output(): string;
+  /** How it ended, once it has; undefined while it runs. */
+  exitStatus(): { code: number | null; signal: NodeJS.Signals | null } | undefined;
   /** SIGTERM, then SIGKILL after 30 s; resolves to how it ended. */
   stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
@@ -118,8 +121,10 @@ export async function startServer(options: {
     }),
   );
   let hasExited = false;
-  void exited.then(() => {
+  let exitStatus: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  void exited.then((status) => {
     hasExited = true;
+    exitStatus = status;
   });
 
   const deadline = performance.now() + READY_TIMEOUT_MS;
@@ -146,6 +151,7 @@ export async function startServer(options: {
     url: `http://127.0.0.1:${port}`,
     pid: child.pid!,
     output: () => output,
+    exitStatus: () => exitStatus,
     async stop() {
       if (!hasExited) {
         child.kill('SIGTERM');
@@ -314,7 +320,11 @@ export async function runStandalone(title: string, section: Section): Promise<vo
     const ctx: SectionContext = {
       root,
       cli,
-      nodeFlags: startFlags(root),
+      // BENCH_NODE_FLAGS (standalone only) tries other flags than npm start's, e.g. a larger young generation.
+      nodeFlags:
+        process.env.BENCH_NODE_FLAGS === undefined
+          ? startFlags(root)
+          : process.env.BENCH_NODE_FLAGS.split(/\s+/).filter(Boolean),
       workDir,
       ...(createPostgresDatabase ? { createPostgresDatabase } : {}),
       onCleanup: (cleanup) => {

@@ -15,17 +15,16 @@
  *
  * Also exported for fanout.ts: starting the service process on a seeded database.
  *
- * Alone: `node dist/test/bench/ticket-latency.js` (after `npm run build`); PostgreSQL when
- * BENCH_DATABASE_URL or TEST_DATABASE_URL is set, else PGlite.
+ * Alone: `npm run build && node dist/test/bench/ticket-latency.js` (standalone.ts: PostgreSQL from
+ * BENCH_DATABASE_URL / TEST_DATABASE_URL or a throwaway cluster, as in run.ts).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir, mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ticketProviderFactories } from '../../adapters/tickets/index.js';
 import { loadConfig } from '../../src/config.js';
 import { SecretBox } from '../../src/crypto/secret-box.js';
@@ -39,15 +38,9 @@ import { button, textOf } from '../slack/helpers.js';
 import { type JiraFake, startJiraFake } from '../support/fakes/jira-fake.js';
 import { type SlackFake, type SlackFakeMessage, startSlackFake } from '../support/fakes/slack-fake.js';
 import { blockActionsPayload, postSlackInteraction } from '../support/slack-requests.js';
-import { createDatabase } from './postgres.js';
-import {
-  formatMs,
-  formatRatio,
-  percentile,
-  type Section,
-  type SectionContext,
-  type SectionRow,
-} from './section.js';
+import { liveChildren } from './measure.js';
+import { formatMs, formatRatio, percentile, type Section, type SectionContext } from './section.js';
+import { isMain, runStandalone } from './standalone.js';
 
 // ---------------------------------------------------------------- the service as a process
 
@@ -221,11 +214,13 @@ export async function startBenchService(
       }
     }
   };
+  liveChildren.add(child);
   child.stdout?.on('data', take('stdout'));
   child.stderr?.on('data', take('stderr'));
   let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.on('exit', (code, signal) => {
+      liveChildren.delete(child);
       exit = { code, signal };
       resolve(exit);
     });
@@ -533,68 +528,6 @@ export const ticketLatencySection: Section = async (ctx) => {
   }
 };
 
-// ---------------------------------------------------------------- running alone
-
-function packageRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'drizzle'))) return dir;
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error('cannot find the package root (package.json + drizzle/)');
-    dir = parent;
-  }
-}
-
-/** The node flags of the `npm start` script. */
-function startFlags(root: string): string[] {
-  const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as {
-    scripts: { start: string };
-  };
-  const match = /^node((?:\s+--\S+)*)\s+dist\/src\/bin\.js serve$/.exec(pkg.scripts.start.trim());
-  return match ? match[1]!.trim().split(/\s+/).filter(Boolean) : [];
-}
-
-/**
- * Runs one section on its own: a minimal SectionContext (PostgreSQL from BENCH_DATABASE_URL or
- * TEST_DATABASE_URL when set, else PGlite), then prints its rows.
- */
-export async function runAlone(section: Section): Promise<void> {
-  const root = packageRoot();
-  const workDir = await mkdtemp(path.join(os.tmpdir(), 'cloudpi-bench-'));
-  const cleanups: (() => Promise<void>)[] = [];
-  const adminUrl = (process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL)?.trim();
-  const ctx: SectionContext = {
-    root,
-    cli: path.join(root, 'dist', 'src', 'bin.js'),
-    nodeFlags: startFlags(root),
-    workDir,
-    ...(adminUrl ? { createPostgresDatabase: () => createDatabase(adminUrl) } : {}),
-    onCleanup: (cleanup) => {
-      cleanups.push(cleanup);
-    },
-    log: (line) => process.stdout.write(`${line}\n`),
-  };
-  const cleanUp = async () => {
-    while (cleanups.length)
-      await cleanups.pop()!().catch((e: Error) => process.stderr.write(`${e.message}\n`));
-    await rm(workDir, { recursive: true, force: true });
-  };
-  process.once('SIGINT', () => void cleanUp().finally(() => process.exit(130)));
-  try {
-    const rows: SectionRow[] = await section(ctx);
-    for (const row of rows) {
-      process.stdout.write(
-        `${[row.scenario, row.note ?? row.measured, row.baseline, row.ratio, row.goal, row.met === undefined ? '-' : row.met ? 'yes' : 'NO'].join(' | ')}\n`,
-      );
-    }
-  } catch (error) {
-    process.stderr.write(`bench failed: ${(error as Error).stack ?? String(error)}\n`);
-    process.exitCode = 1;
-  } finally {
-    await cleanUp();
-  }
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  await runAlone(ticketLatencySection);
+if (isMain(import.meta.url)) {
+  await runStandalone('click → ticket → card update (Jira fake without delay)', ticketLatencySection);
 }

@@ -59,6 +59,11 @@ export interface Cluster {
   close(): Promise<void>;
 }
 
+/** `n` Slack channel ids for one test file, e.g. C0RELS0000… (`tag`: up to 5 capitals). */
+export function channelIds(tag: string, n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `C0${tag}${String(i).padStart(4, '0')}`);
+}
+
 /** The account of channel `index`'s subscription filter: each channel gets its own share. */
 export function accountOf(index: number): string {
   return `acct-${String(index).padStart(3, '0')}`;

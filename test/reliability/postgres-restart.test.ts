@@ -12,9 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase, type PostgresTarget, startThrowawayCluster } from '../bench/postgres.js';
 import { tempDir } from '../support/databases.js';
 import { waitFor } from '../support/wait.js';
-import { type Cluster, recommendations, startCluster } from './cluster.js';
+import { type Cluster, channelIds, recommendations, startCluster } from './cluster.js';
 
-const CHANNELS = Array.from({ length: 20 }, (_, i) => `C0RELP${String(i).padStart(4, '0')}`);
+const CHANNELS = channelIds('RELP', 20);
 
 let server: PostgresTarget | undefined;
 const skip = !process.env.TEST_DATABASE_URL;

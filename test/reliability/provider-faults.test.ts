@@ -14,9 +14,9 @@ import { textOf } from '../slack/helpers.js';
 import { type FreshDatabase, freshDatabase, TEST_DATABASE_URL } from '../support/databases.js';
 import type { SlackFakeMessage } from '../support/fakes/slack-fake.js';
 import { waitFor } from '../support/wait.js';
-import { type Cluster, recommendations, startCluster } from './cluster.js';
+import { type Cluster, channelIds, recommendations, startCluster } from './cluster.js';
 
-const CHANNELS = Array.from({ length: 20 }, (_, i) => `C0RELF${String(i).padStart(4, '0')}`);
+const CHANNELS = channelIds('RELF', 20);
 const RATE_LIMIT_WINDOW_MS = 60_000;
 const OUTAGE_MS = Number(process.env.RELIABILITY_OUTAGE_MS ?? 30_000);
 

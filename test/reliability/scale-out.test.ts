@@ -10,10 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FreshDatabase, freshDatabase, TEST_DATABASE_URL } from '../support/databases.js';
 import type { SlackFakeMessage } from '../support/fakes/slack-fake.js';
 import { waitFor } from '../support/wait.js';
-import { type Cluster, recommendations, startCluster } from './cluster.js';
+import { type Cluster, channelIds, recommendations, startCluster } from './cluster.js';
 
 /** 100 channels: 10 cards each for the 1,000 recommendations. */
-const CHANNELS = Array.from({ length: 100 }, (_, i) => `C0RELS${String(i).padStart(4, '0')}`);
+const CHANNELS = channelIds('RELS', 100);
 
 /** Runs `task` over `items`, `width` at a time. */
 async function inBatches<T>(items: readonly T[], width: number, task: (item: T) => Promise<void>) {
