@@ -7,7 +7,7 @@
  */
 import { and, eq } from 'drizzle-orm';
 import { z } from 'zod/v4';
-import { isAppError } from '../errors.js';
+import { isAppError, isDatabaseUnavailable } from '../errors.js';
 import type { IntegrationService } from '../integrations/service.js';
 import { defineJob, type JobQueue } from '../jobs/queue.js';
 import type { Logger } from '../logger.js';
@@ -330,7 +330,10 @@ export class CardService {
       if (card.messageRef || card.state === 'failed') continue;
       try {
         const ref = await publisher.post(tenantId, route.channelId, forRoute(view, route));
-        await repositories.recommendations.markCardPosted(tenantId, card.id, ref);
+        // The message exists in the channel now: losing its ref to a database that is away for a
+        // moment would post it again on the job's retry (chat.postMessage has no idempotency key),
+        // so the write is retried in place until the database is back (up to a minute).
+        await untilDatabaseAnswers(() => repositories.recommendations.markCardPosted(tenantId, card.id, ref));
       } catch (error) {
         if (error instanceof CardDeliveryError) {
           await this.#deliveryFailed(tenantId, card.id, route.platform, route.channelId, error);
@@ -605,4 +608,17 @@ function routingOf(route: RouteRow): Routing {
     ...(typeof t.project === 'string' && t.project ? { project: t.project } : {}),
     ...(typeof t.ticketType === 'string' && t.ticketType ? { ticketType: t.ticketType } : {}),
   };
+}
+
+/** Runs `write`, retrying while the database is unreachable (restart, failover), up to `limitMs`. */
+async function untilDatabaseAnswers<T>(write: () => Promise<T>, limitMs = 60_000): Promise<T> {
+  const deadline = Date.now() + limitMs;
+  for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
+    try {
+      return await write();
+    } catch (error) {
+      if (!isDatabaseUnavailable(error) || Date.now() + delay > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
 }
