@@ -53,6 +53,8 @@ export interface Service {
   readonly email: EmailNotifier;
   /** Recommendations ingest (the API and `cloudpi recommendations push`). */
   readonly recommendations: RecommendationIngest;
+  /** Recommendation cards: posting, button presses, refreshes. */
+  readonly cards: CardService;
   /** The chat commands both platforms answer with. */
   readonly chat: ChatCommands;
   /** The Slack app, when SLACK_* is configured. */
@@ -374,6 +376,7 @@ export async function startService(config: AppConfig, options: StartOptions = {}
       smtp,
       email,
       recommendations,
+      cards,
       chat,
       slack,
       teams,

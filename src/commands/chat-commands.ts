@@ -1,10 +1,10 @@
 import { desc, eq } from 'drizzle-orm';
 import { AppError, ErrorCode, isAppError } from '../errors.js';
 import type { AdminPolicy } from '../identity/admins.js';
-import { SSO_FIELDS, type SsoService } from '../identity/sso.js';
+import { SSO_FIELDS, type SsoService, type SsoStatus } from '../identity/sso.js';
 import type { IntegrationService, ProviderStatusView } from '../integrations/service.js';
 import { testEmail } from '../notify/email-content.js';
-import { SMTP_FIELDS, type SmtpService } from '../notify/smtp.js';
+import { SMTP_FIELDS, type SmtpService, type SmtpStatus } from '../notify/smtp.js';
 import { CLOUDS } from '../recommendations/ingest.js';
 import {
   CLOUD_LABELS,
@@ -255,27 +255,36 @@ export class ChatCommands {
 
   /** The Integration settings page (App Home, `integrations`). */
   async statusBoard(actor: Actor): Promise<StatusBoardView> {
-    const canEdit = await this.isAdmin(actor);
-    const board = await this.#o.integrations.statusBoard(actor.tenantId);
-    const recent = await this.#o.db
-      .select({
-        key: tickets.key,
-        url: tickets.url,
-        provider: tickets.provider,
-        status: tickets.status,
-        providerStatus: tickets.providerStatus,
-        title: recommendations.title,
-      })
-      .from(tickets)
-      .innerJoin(recommendations, eq(recommendations.id, tickets.recommendationId))
-      .where(eq(tickets.tenantId, actor.tenantId))
-      .orderBy(desc(tickets.createdAt))
-      .limit(5);
+    // Read together: an answer to a slash command is waited for (Slack: 3 seconds).
+    const [canEdit, board, recent, ssoStatus, smtpStatus, deliveryProblems] = await Promise.all([
+      this.isAdmin(actor),
+      this.#o.integrations.statusBoard(actor.tenantId),
+      this.#o.db
+        .select({
+          key: tickets.key,
+          url: tickets.url,
+          provider: tickets.provider,
+          status: tickets.status,
+          providerStatus: tickets.providerStatus,
+          title: recommendations.title,
+        })
+        .from(tickets)
+        .innerJoin(recommendations, eq(recommendations.id, tickets.recommendationId))
+        .where(eq(tickets.tenantId, actor.tenantId))
+        .orderBy(desc(tickets.createdAt))
+        .limit(5),
+      this.#o.sso?.status(actor.tenantId),
+      this.#o.smtp?.status(actor.tenantId),
+      this.#o.repositories.recommendations.failedCards(actor.tenantId),
+    ]);
     return {
       kind: 'status-board',
       title: 'Integration settings',
       providers: board.map((view) => this.#section(view, canEdit)),
-      settings: [await this.#ssoSection(actor, canEdit), await this.#smtpSection(actor, canEdit)],
+      settings: [
+        await this.#ssoSection(actor, canEdit, ssoStatus),
+        await this.#smtpSection(actor, canEdit, smtpStatus),
+      ],
       recentTickets: recent
         .filter((t) => t.key && t.url)
         .map((t) => {
@@ -292,16 +301,14 @@ export class ChatCommands {
         }),
       ...(canEdit
         ? {
-            deliveryProblems: (await this.#o.repositories.recommendations.failedCards(actor.tenantId)).map(
-              (c) => ({
-                channelId: c.channelId,
-                platform: c.platform,
-                title: c.title,
-                reason: c.lastError ?? 'unknown',
-                at: c.updatedAt,
-                ...(c.fallbackState ? { fallback: fallbackText(c.fallbackState, c.fallbackNote) } : {}),
-              }),
-            ),
+            deliveryProblems: deliveryProblems.map((c) => ({
+              channelId: c.channelId,
+              platform: c.platform,
+              title: c.title,
+              reason: c.lastError ?? 'unknown',
+              at: c.updatedAt,
+              ...(c.fallbackState ? { fallback: fallbackText(c.fallbackState, c.fallbackNote) } : {}),
+            })),
           }
         : {}),
       canEdit,
@@ -508,10 +515,10 @@ export class ChatCommands {
     };
   }
 
-  async #smtpSection(actor: Actor, canEdit: boolean): Promise<SettingSection> {
+  async #smtpSection(actor: Actor, canEdit: boolean, read?: SmtpStatus): Promise<SettingSection> {
     if (!this.#o.smtp)
       return { name: 'SMTP', badge: 'Not Connected', details: ['Email is not available here.'], actions: [] };
-    const status = await this.#o.smtp.status(actor.tenantId);
+    const status = read ?? (await this.#o.smtp.status(actor.tenantId));
     const v = status.values;
     const details = status.configured
       ? [
@@ -628,7 +635,7 @@ export class ChatCommands {
     };
   }
 
-  async #ssoSection(actor: Actor, canEdit: boolean): Promise<SettingSection> {
+  async #ssoSection(actor: Actor, canEdit: boolean, read?: SsoStatus): Promise<SettingSection> {
     if (!this.#o.sso)
       return {
         name: 'SSO',
@@ -636,7 +643,7 @@ export class ChatCommands {
         details: ['Single sign-on is not available here.'],
         actions: [],
       };
-    const status = await this.#o.sso.status(actor.tenantId);
+    const status = read ?? (await this.#o.sso.status(actor.tenantId));
     const s = status.settings;
     const details = s
       ? [

@@ -135,7 +135,14 @@ export class JobQueue {
     };
     this.#boss =
       handle.kind === 'pglite'
-        ? new PgBoss({ ...common, db: fromPglite(handle.pglite!), backend: 'pglite' })
+        ? new PgBoss({
+            ...common,
+            db: fromPglite(handle.pglite!),
+            backend: 'pglite',
+            // PGlite delivers its own NOTIFYs to its listeners: an outbound job starts at once,
+            // not at the next poll (a ticket click waited up to a second for its job).
+            useListenNotify: true,
+          })
         : new PgBoss({
             ...common,
             connectionString: handle.url!,
@@ -188,7 +195,7 @@ export class JobQueue {
       retryDelayMax: definition.retryDelayMaxSeconds,
       expireInSeconds: definition.expireInSeconds,
       heartbeatSeconds: Math.max(10, this.#options.heartbeatSeconds ?? 30),
-      ...(definition.outbound && this.#options.handle.kind === 'postgres' ? { notify: true } : {}),
+      ...(definition.outbound ? { notify: true } : {}),
       deadLetter: dead,
     };
     await this.#boss.createQueue(definition.name, {

@@ -110,6 +110,12 @@ export interface CardPublisher {
     messageRef: string,
     view: RecommendationCardView,
   ): Promise<void>;
+  /**
+   * Resolves when the platform's rate limit allows `count` updates (counted now, sent next).
+   * Card refreshes wait here before they read what to show, so a refresh that queued behind a
+   * burst shows the state its turn came in, not the one it queued with.
+   */
+  reserveUpdates?(tenantId: string, count: number): Promise<void>;
 }
 
 /** Ticket statuses a card shows as resolved. */
@@ -226,8 +232,12 @@ export class CardService {
   readonly #publishers = new Map<string, CardPublisher>();
   readonly #fallbacks: FallbackChannel[] = [];
   #routeMailer: RouteMailer | undefined;
-  /** One refresh at a time per recommendation, so a stale state never overwrites a newer one. */
-  readonly #locks = new Map<string, Promise<void>>();
+  /**
+   * Per recommendation: the refresh running in this process and at most one waiting behind it.
+   * Requests that arrive while one waits join it (it reads the state when it starts, so it shows
+   * theirs too): a burst of changes costs two rounds of updates, not one per change.
+   */
+  readonly #refreshes = new Map<string, { running: Promise<void>; waiting?: Promise<void> }>();
   /** Tenants' platforms (they never change), read at most once a minute per tenant. */
   readonly #platforms = new Map<string, { platform: string; until: number }>();
 
@@ -407,35 +417,99 @@ export class CardService {
     };
   }
 
-  /** Shows the current state in every posted copy of the card. */
-  async refresh(tenantId: string, recommendationId: string): Promise<void> {
-    const previous = this.#locks.get(recommendationId) ?? Promise.resolve();
-    const next = previous.then(() => this.#refreshNow(tenantId, recommendationId));
-    const settled = next.catch(() => {});
-    this.#locks.set(recommendationId, settled);
-    void settled.then(() => {
-      if (this.#locks.get(recommendationId) === settled) this.#locks.delete(recommendationId);
-    });
-    return next;
+  /**
+   * Shows the current state in every posted copy of the card. Converges when several processes
+   * refresh one card at once (a press on one replica, the ticket job on another), whichever of
+   * their updates lands last: after updating, the state is read again, and a change since the
+   * read that was shown is shown too (a few rounds at most).
+   */
+  refresh(tenantId: string, recommendationId: string): Promise<void> {
+    const entry = this.#refreshes.get(recommendationId);
+    if (entry?.waiting) return entry.waiting;
+    const run = (): Promise<void> => this.#refreshNow(tenantId, recommendationId);
+    const settle = (promise: Promise<void>) => {
+      void promise
+        .catch(() => {})
+        .then(() => {
+          const current = this.#refreshes.get(recommendationId);
+          if (!current) return;
+          if (current.running === promise) {
+            if (current.waiting) this.#refreshes.set(recommendationId, { running: current.waiting });
+            else this.#refreshes.delete(recommendationId);
+          }
+        });
+    };
+    if (entry) {
+      const waiting = entry.running.catch(() => {}).then(run);
+      entry.waiting = waiting;
+      settle(waiting);
+      return waiting;
+    }
+    const running = run();
+    this.#refreshes.set(recommendationId, { running });
+    settle(running);
+    return running;
   }
 
-  async #refreshNow(tenantId: string, recommendationId: string): Promise<void> {
-    const rows = await this.#o.repositories.recommendations.cards(tenantId, recommendationId);
-    const view = await this.#view(tenantId, recommendationId);
-    if (!view) return;
-    const routes = rows.some((c) => c.messageRef) ? await this.#o.repositories.routes.list(tenantId) : [];
-    for (const card of rows) {
-      const publisher = this.#publishers.get(card.platform);
-      if (!publisher || !card.messageRef) continue;
-      try {
-        await publisher.update(tenantId, card.channelId, card.messageRef, {
-          ...forRoute(view, routeOf(routes, card.platform, card.channelId)),
-          dismissed: card.state === 'dismissed',
-        });
-      } catch (error) {
-        this.#log.warn({ err: error, tenantId, channel: card.channelId }, 'card could not be updated');
+  async #refreshNow(tenantId: string, recommendationId: string, rounds = 3): Promise<void> {
+    let shown: string | undefined;
+    for (let round = 0; round < rounds; round++) {
+      if (shown !== undefined) {
+        // Changed while the last round was on its way? Only then wait for turns again.
+        const now = JSON.stringify(await this.#copies(tenantId, recommendationId));
+        if (now === shown) return;
       }
+      await this.#reserveUpdates(tenantId, recommendationId);
+      const copies = await this.#copies(tenantId, recommendationId);
+      for (const { card, view } of copies) {
+        const publisher = this.#publishers.get(card.platform);
+        if (!publisher) continue;
+        try {
+          await publisher.update(tenantId, card.channelId, card.messageRef, view);
+        } catch (error) {
+          this.#log.warn({ err: error, tenantId, channel: card.channelId }, 'card could not be updated');
+        }
+      }
+      shown = JSON.stringify(copies);
     }
+    if (JSON.stringify(await this.#copies(tenantId, recommendationId)) !== shown)
+      this.#log.warn({ tenantId, recommendationId }, 'card kept changing while it was refreshed');
+  }
+
+  /** Waits for the platforms' turns for one update of each posted copy. */
+  async #reserveUpdates(tenantId: string, recommendationId: string): Promise<void> {
+    const rows = await this.#o.repositories.recommendations.cards(tenantId, recommendationId);
+    const perPlatform = new Map<string, number>();
+    for (const card of rows)
+      if (card.messageRef) perPlatform.set(card.platform, (perPlatform.get(card.platform) ?? 0) + 1);
+    await Promise.all(
+      [...perPlatform].map(([platform, count]) =>
+        this.#publishers.get(platform)?.reserveUpdates?.(tenantId, count),
+      ),
+    );
+  }
+
+  /** Each posted copy of the card, with what it shows now. */
+  async #copies(
+    tenantId: string,
+    recommendationId: string,
+  ): Promise<
+    { card: { platform: string; channelId: string; messageRef: string }; view: RecommendationCardView }[]
+  > {
+    const [rows, view] = await Promise.all([
+      this.#o.repositories.recommendations.cards(tenantId, recommendationId),
+      this.#view(tenantId, recommendationId),
+    ]);
+    if (!view) return [];
+    const posted = rows.filter((c) => c.messageRef && this.#publishers.has(c.platform));
+    const routes = posted.length ? await this.#o.repositories.routes.list(tenantId) : [];
+    return posted.map((card) => ({
+      card: { platform: card.platform, channelId: card.channelId, messageRef: card.messageRef! },
+      view: {
+        ...forRoute(view, routeOf(routes, card.platform, card.channelId)),
+        dismissed: card.state === 'dismissed',
+      },
+    }));
   }
 
   /**

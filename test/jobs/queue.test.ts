@@ -165,6 +165,26 @@ describeEachDatabase('job queue', (kind) => {
     expect(new Set(done).size).toBe(40);
   });
 
+  it('wakes an idle worker of an outbound queue when a job is queued, not at its next poll', async () => {
+    const outbound = defineJob({ name: 'test.wake', outbound: true, schema: z.object({ i: z.number() }) });
+    const done: { i: number; at: number }[] = [];
+    // Polling every 60 s: only the NOTIFY can start these jobs within the wait below.
+    await queue.work(
+      outbound,
+      async (data) => {
+        done.push({ i: data.i, at: Date.now() });
+      },
+      { pollingIntervalSeconds: 60 },
+    );
+    await sleep(1_500); // the worker's first fetch found nothing; it now sleeps until woken
+    for (const i of [1, 2, 3]) {
+      const sent = Date.now();
+      await queue.send(outbound, { i });
+      const ran = await waitFor(() => done.find((d) => d.i === i), 20_000);
+      expect(ran.at - sent).toBeLessThan(15_000);
+    }
+  });
+
   it('names dead-letter queues after their source', () => {
     expect(deadLetterQueueOf('tickets.create')).toBe('tickets.create.dead');
   });

@@ -98,13 +98,14 @@ describe.skipIf(!TEST_DATABASE_URL)('provider faults (real processes on PostgreS
     await waitFor(async () => ((await cluster.ticketCounts()).failed === 20 ? true : undefined), OUTAGE_MS);
     expect(Date.now()).toBeLessThan(outageEnds);
     expect(cluster.jira.ticketCount()).toBe(before);
-    // Each card says so and offers Retry.
+    // Each card says so and offers Retry. Card updates go at Slack's pace (chat.update is Tier 3:
+    // 50 a minute per workspace, and the previous test's 200 updates may still fill the minute).
     const failedCards = await waitFor(() => {
       const latest = [...latestCards('outage').values()];
       return latest.length === 20 && latest.every((m) => textOf(m.blocks).includes('could not be created'))
         ? latest
         : undefined;
-    });
+    }, 90_000);
     // The admin hears about it once (one direct message for the whole burst), with the count and the reason.
     const alerts = await waitFor(() => {
       const dms = cluster.slack.messages.filter(

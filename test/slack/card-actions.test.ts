@@ -6,8 +6,10 @@
  * only; anyone in the channel may press, and an unsigned press is refused and does nothing.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { escapeMrkdwn } from '../../adapters/chat/slack/render.js';
+import { tickets as ticketsTable } from '../../src/storage/schema.js';
 import { type AzureDevOpsFake, startAzureDevOpsFake } from '../support/fakes/azure-devops-fake.js';
 import { type JiraFake, startJiraFake } from '../support/fakes/jira-fake.js';
 import type { SlackFakeMessage } from '../support/fakes/slack-fake.js';
@@ -163,6 +165,33 @@ describe('Slack recommendation card actions', () => {
     }
     // Nothing was asked of Azure DevOps for this recommendation.
     expect(JSON.stringify(ado.requests.map((r) => r.body ?? null))).not.toContain(rec.id);
+    expectNoRefusedCardCalls(since);
+  });
+
+  it('a card update that lands after the state changed is followed by one showing the change (replicas racing)', async () => {
+    const { rec, cards } = await newRecommendation('rec-actions-race', 'Stop idle instance i-0race');
+    await press(ws.slack.users.member, cards[0], CREATE_JIRA);
+    const ticket = await createdTicket(rec.id);
+    await waitFor(() => cards.every((c) => textOf(latest(c).blocks).includes(ticket.key!)) || undefined);
+    await sleep(300);
+    // A refresh reads the ticket as open; its first update is slow to reach Slack, and the ticket
+    // is resolved meanwhile (as by a status webhook on another replica).
+    let release!: () => void;
+    ws.slack.holdNext('chat.update', new Promise<void>((resolve) => (release = resolve)));
+    const since = ws.slack.calls.length;
+    const refreshed = running.service.cards.refresh(tenantId, rec.id);
+    await waitFor(() => ws.slack.calls.slice(since).some((c) => c.method === 'chat.update') || undefined);
+    await running.service.database.db
+      .update(ticketsTable)
+      .set({ status: 'done', providerStatus: 'Done' })
+      .where(eq(ticketsTable.id, ticket.id));
+    release();
+    await refreshed;
+    for (const card of cards) {
+      const shown = textOf(latest(card).blocks);
+      expect(shown).toContain(ticket.key!);
+      expect(shown).toContain('Done');
+    }
     expectNoRefusedCardCalls(since);
   });
 

@@ -61,6 +61,25 @@ describe('Slack Web API client', () => {
     expect(done).toBe(true);
   });
 
+  it('reserves turns: a reserved call waits in line with the others, and goes without waiting when it is made', async () => {
+    let now = 0;
+    const limiter = new TierLimiter(() => now);
+    // chat.update is tier 3: 50 a minute per token.
+    for (let i = 0; i < 49; i++) await limiter.acquire('xoxb-a', 'chat.update');
+    await limiter.reserve('xoxb-a', 'chat.update', 1); // the 50th turn
+    let reservedSecond = false;
+    const second = limiter.reserve('xoxb-a', 'chat.update', 1).then(() => {
+      reservedSecond = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(reservedSecond).toBe(false); // the window is full: it waits like any call
+    // The reserved call does not wait, and is not counted twice.
+    expect(await limiter.acquire('xoxb-a', 'chat.update')).toBe(false);
+    now = 60_001;
+    await second;
+    expect(await limiter.acquire('xoxb-a', 'chat.update')).toBe(false);
+  });
+
   it('spaces posts to one channel of a workspace a second apart; other channels are not delayed', async () => {
     const spacer = new ChannelSpacer(200);
     const start = Date.now();

@@ -34,7 +34,7 @@ import { registerHandlers, type SlackHandlers } from './handlers.js';
 import { SLACK_PLATFORM, SlackInstallationStore } from './installation-store.js';
 import { renderCard, renderMessage } from './render.js';
 import { ChannelPostThrottle } from './throttle.js';
-import { slackClientOptions } from './web-client.js';
+import { slackClientOptions, TierLimiter } from './web-client.js';
 
 /** The least the app needs: the slash command, posting answers, users.info for is_admin, conversations.info (is the bot in the channel?) for public and private channels. */
 export const BOT_SCOPES = ['commands', 'chat:write', 'users:read', 'channels:read', 'groups:read'] as const;
@@ -181,7 +181,8 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
   const { config, logger } = options;
   const bolt = boltLogger(logger);
   const timeoutMs = options.timeoutMs ?? 10_000;
-  const webApiOptions = slackClientOptions({ apiUrl: config.apiUrl, timeoutMs });
+  const limiter = new TierLimiter();
+  const webApiOptions = slackClientOptions({ apiUrl: config.apiUrl, timeoutMs }, limiter);
   const webApiFetch = webApiOptions.fetch ?? fetch;
   const clientOptions: webApi.WebClientOptions = {
     ...webApiOptions,
@@ -319,13 +320,16 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
     return tenant;
   }
 
-  async function clientFor(tenantId: string): Promise<webApi.WebClient | undefined> {
+  async function tokenFor(tenantId: string): Promise<string | undefined> {
     const tenant = await tenantOf(tenantId);
     if (tenant?.platform !== 'slack') return undefined;
-    const token =
-      config.mode === 'single'
-        ? config.botToken
-        : (await options.installations.find<Installation>(tenant.id, 'slack', tenant.externalId))?.bot?.token;
+    return config.mode === 'single'
+      ? config.botToken
+      : (await options.installations.find<Installation>(tenant.id, 'slack', tenant.externalId))?.bot?.token;
+  }
+
+  async function clientFor(tenantId: string): Promise<webApi.WebClient | undefined> {
+    const token = await tokenFor(tenantId);
     return token ? new webApi.WebClient(token, clientOptions) : undefined;
   }
 
@@ -364,6 +368,12 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
       const client = await clientFor(tenantId);
       if (!client) throw new Error('Slack is not installed for this tenant.');
       await client.chat.update({ channel: channelId, ts: messageRef, ...renderCard(view) });
+    },
+    // chat.update is Tier 3 (about 50 a minute per workspace): a refresh waits for its turns
+    // first and reads the card's state after, so what it sends is current when Slack shows it.
+    async reserveUpdates(tenantId, count) {
+      const token = await tokenFor(tenantId);
+      if (token) await limiter.reserve(token, 'chat.update', count);
     },
   };
 

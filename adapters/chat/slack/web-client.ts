@@ -56,13 +56,40 @@ export interface SlackClientSettings {
  */
 export class TierLimiter {
   readonly #windows = new Map<string, number[]>();
+  /** Calls already counted in their window by `reserve`, not made yet, per (token, method). */
+  readonly #reserved = new Map<string, number>();
   readonly #now: () => number;
 
   constructor(now: () => number = Date.now) {
     this.#now = now;
   }
 
+  /**
+   * Waits for `count` calls' turns and counts them now; the next `count` calls of the method
+   * then go without waiting. A caller that reads what it sends after its turn has come (a card
+   * update) sends what is current, not what was current when it started to queue.
+   */
+  async reserve(token: string, method: string, count = 1): Promise<void> {
+    const key = `${token}|${method}`;
+    for (let i = 0; i < count; i++) {
+      if (!(await this.#take(token, method))) continue;
+      this.#reserved.set(key, (this.#reserved.get(key) ?? 0) + 1);
+    }
+  }
+
   async acquire(token: string, method: string): Promise<boolean> {
+    const key = `${token}|${method}`;
+    const reserved = this.#reserved.get(key) ?? 0;
+    if (reserved > 0) {
+      if (reserved === 1) this.#reserved.delete(key);
+      else this.#reserved.set(key, reserved - 1);
+      return false;
+    }
+    return (await this.#take(token, method)) === 'waited';
+  }
+
+  /** Waits for a turn in the method's window and counts it; false for methods without a window. */
+  async #take(token: string, method: string): Promise<false | 'now' | 'waited'> {
     const tier = METHOD_TIERS[method] ?? UNKNOWN_TIER;
     if (tier === 'per-channel') return false;
     const perMinute = tier === 'special' ? SPECIAL_PER_MINUTE : TIER_LIMITS[tier];
@@ -74,7 +101,7 @@ export class TierLimiter {
         window.push(now);
         this.#windows.set(key, window);
         this.#sweep(now);
-        return waited;
+        return waited ? 'waited' : 'now';
       }
       this.#windows.set(key, window);
       // Re-checked at least every second (the clock may be a test's).
@@ -135,7 +162,8 @@ function tokenOf(headers: unknown): string {
         ? ((headers as Record<string, string>).Authorization ??
           (headers as Record<string, string>).authorization)
         : undefined;
-  return value ?? 'anonymous';
+  // The token itself (the limiter's windows and reservations are keyed by it).
+  return value?.replace(/^Bearer\s+/i, '') || 'anonymous';
 }
 
 /** WebClient options shared by every client of the app. */

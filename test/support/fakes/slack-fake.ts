@@ -797,6 +797,11 @@ export interface SlackFake {
   readonly messages: SlackFakeMessage[];
   /** The next `count` calls of `method` answer HTTP 429 with Retry-After: seconds. */
   rateLimitNext(method: string, count: number, retryAfterSeconds: number): void;
+  /**
+   * The next call of `method` is held, as on a slow network, until `release` settles; it is
+   * applied (and answered) after calls that arrived later.
+   */
+  holdNext(method: string, release: Promise<unknown>): void;
   /** chat.postMessage calls answered 429 by `channelPostLimit`, by channel. */
   readonly channelRateLimited: ReadonlyMap<string, number>;
   /**
@@ -955,6 +960,7 @@ export async function startSlackFake(options: SlackFakeOptions = {}): Promise<Sl
     { issuedAt: number; used: boolean; redirectUri?: string; user: string }
   >();
   const rateLimits = new Map<string, { count: number; seconds: number }>();
+  const holds = new Map<string, Promise<unknown>[]>();
   const channelPostLimit = options.channelPostLimit;
   if (channelPostLimit && !(channelPostLimit.perSecond > 0 && channelPostLimit.burst >= 1))
     throw new Error('channelPostLimit needs perSecond > 0 and burst >= 1');
@@ -1408,6 +1414,8 @@ export async function startSlackFake(options: SlackFakeOptions = {}): Promise<Sl
       answer(429, { ok: false, error: 'ratelimited' }, { 'retry-after': String(limit.seconds) });
       return;
     }
+    const hold = holds.get(method)?.shift();
+    if (hold) await hold.catch(() => {});
     if (req.method !== 'POST' && req.method !== 'GET') {
       answer(405, { ok: false, error: 'invalid_post_type' });
       return;
@@ -1529,6 +1537,9 @@ export async function startSlackFake(options: SlackFakeOptions = {}): Promise<Sl
     homeOf(userId) {
       const id = homes.get(userId);
       return id ? views.get(id)?.view : undefined;
+    },
+    holdNext(method, release) {
+      holds.set(method, [...(holds.get(method) ?? []), release]);
     },
     rateLimitNext(method, count, retryAfterSeconds) {
       rateLimits.set(method, { count, seconds: retryAfterSeconds });
