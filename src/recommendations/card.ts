@@ -19,18 +19,33 @@ import {
 } from '../notify/fallback.js';
 import type { Database } from '../storage/db.js';
 import type { Repositories } from '../storage/repositories/index.js';
-import type { RecommendationRow, TicketRow } from '../storage/repositories/recommendations.js';
+import type { CardRow, RecommendationRow, TicketRow } from '../storage/repositories/recommendations.js';
 import type { RouteRow } from '../storage/repositories/routes.js';
 import { cards } from '../storage/schema.js';
 import { type Routing, TICKET_PROVIDER_KINDS, type TicketProviderKind } from '../tickets/port.js';
 import type { TicketService } from '../tickets/service.js';
 import type { StoredRecommendation } from './ingest.js';
-import { CLOUD_LABELS, filtersOf, matches } from './subscriptions.js';
+import { CLOUD_LABELS, filtersOf, matches, type SubscriptionFilters } from './subscriptions.js';
+
+/** Recommendations per card-posting job (an ingest request of 500 queues 10 jobs). */
+export const POST_BATCH = 50;
+/**
+ * Cards of one posting job on their way at once: all of them. Each waits for its channel's turn
+ * (Slack: one a second), so a fan-out to N channels needs N posts waiting at once to go at the
+ * limits' pace (8 jobs of 50 per process keep 400 waiting).
+ */
+const POST_LANES = POST_BATCH;
+
+const oneRecommendation = z.object({ tenantId: z.uuid(), recommendationId: z.uuid() });
 
 export const postCardsJob = defineJob({
   name: 'cards.post',
   outbound: true,
-  schema: z.object({ tenantId: z.uuid(), recommendationId: z.uuid() }),
+  // One recommendation (as queued by earlier versions) or a batch.
+  schema: z.union([
+    oneRecommendation,
+    z.object({ tenantId: z.uuid(), recommendationIds: z.array(z.uuid()).min(1).max(100) }),
+  ]),
   retryLimit: 5,
   retryDelaySeconds: 5,
 });
@@ -39,7 +54,7 @@ export const postCardsJob = defineJob({
 export const refreshCardsJob = defineJob({
   name: 'cards.refresh',
   outbound: true,
-  schema: postCardsJob.schema,
+  schema: oneRecommendation,
   retryLimit: 3,
 });
 
@@ -296,24 +311,83 @@ export class CardService {
   }
 
   /** The job: a card in every subscribed channel whose filters the recommendation passes. */
-  async post(tenantId: string, recommendationId: string): Promise<void> {
-    const { repositories } = this.#o;
-    const row = await repositories.recommendations.findById(tenantId, recommendationId);
-    if (!row) return;
-    // Read together (a fan-out runs this job once per recommendation: its queries are the cost).
-    const [view, routes, existing] = await Promise.all([
-      this.#view(tenantId, recommendationId, false, row),
-      repositories.routes.list(tenantId),
-      repositories.recommendations.cards(tenantId, recommendationId),
+  post(tenantId: string, recommendationId: string): Promise<void> {
+    return this.postMany(tenantId, [recommendationId]);
+  }
+
+  /**
+   * The job for a batch of one tenant's new recommendations (an ingest request queues them in
+   * batches): the tenant's subscriptions and providers are read once for the batch, and the
+   * recommendations, cards and tickets with one query each, so a fan-out of thousands of cards
+   * costs one statement per card posted. Posts go out concurrently (each channel at Slack's
+   * pace); a failure is rethrown once every other card was tried, and the retry posts only
+   * the cards that are missing.
+   */
+  async postMany(tenantId: string, recommendationIds: readonly string[]): Promise<void> {
+    const repo = this.#o.repositories.recommendations;
+    const [rows, routes, board, existing, ticketRows] = await Promise.all([
+      repo.findManyByIds(tenantId, recommendationIds),
+      this.#o.repositories.routes.list(tenantId),
+      this.#o.integrations.statusBoard(tenantId),
+      repo.cardsOf(tenantId, recommendationIds),
+      repo.ticketsOf(tenantId, recommendationIds),
     ]);
-    if (!view) return;
+    const offered = board
+      .filter((p) => p.status === 'active')
+      .map((p) => ({ kind: p.kind, displayName: p.displayName }));
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    // Parsed once per batch, not once per route and recommendation.
+    const filters = new Map(routes.map((route) => [route.id, filtersOf(route.filters)]));
+    const ordered = recommendationIds.flatMap((id) => byId.get(id) ?? []);
+    let failure: unknown;
+    let next = 0;
+    const lane = async () => {
+      for (let i = next++; i < ordered.length; i = next++) {
+        const row = ordered[i]!;
+        try {
+          await this.#postOne(
+            tenantId,
+            row,
+            cardViewOf(
+              row,
+              ticketRows.filter((t) => t.recommendationId === row.id),
+              offered,
+              false,
+            ),
+            routes,
+            filters,
+            existing.filter((c) => c.recommendationId === row.id),
+          );
+        } catch (error) {
+          failure ??= error;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(POST_LANES, ordered.length) }, lane));
+    if (failure) throw failure;
+  }
+
+  async #postOne(
+    tenantId: string,
+    row: RecommendationRow,
+    view: RecommendationCardView,
+    routes: readonly RouteRow[],
+    filters: ReadonlyMap<string, SubscriptionFilters>,
+    existing: readonly CardRow[],
+  ): Promise<void> {
+    const repositories = this.#o.repositories;
     const channels = new Set<string>();
     let failure: unknown;
     // Email recipients of matching subscriptions, once per subscription and recommendation: on
-    // the first attempt, before any card row exists (a retried job does not email again).
+    // the first attempt, before any card row exists (a retried job does not email again: an
+    // attempt that fails leaves the rows of the cards it could not post).
     if (this.#routeMailer && existing.length === 0) {
       for (const route of routes)
-        if (route.enabled && route.emailRecipients.length && matches(filtersOf(route.filters), row.payload))
+        if (
+          route.enabled &&
+          route.emailRecipients.length &&
+          matches(filters.get(route.id) ?? {}, row.payload)
+        )
           await this.#routeMailer.notifyRoute(tenantId, route, view);
       if ((await this.#platformOf(tenantId)) === 'email')
         await this.#routeMailer.notifyTenant(tenantId, view);
@@ -324,32 +398,28 @@ export class CardService {
       const publisher = this.#publishers.get(route.platform);
       if (!publisher) continue;
       const key = `${route.platform}|${route.channelId}`;
-      if (channels.has(key) || !matches(filtersOf(route.filters), row.payload)) continue;
+      if (channels.has(key) || !matches(filters.get(route.id) ?? {}, row.payload)) continue;
       channels.add(key);
-      const card =
-        earlier.get(key) ??
-        (
-          await repositories.recommendations.ensureCard(
-            tenantId,
-            recommendationId,
-            route.platform,
-            route.channelId,
-          )
-        ).card;
+      const card = earlier.get(key);
       // Posted by an earlier attempt, or failed for good (the email fallback picks those up).
-      if (card.messageRef || card.state === 'failed') continue;
+      if (card?.messageRef || card?.state === 'failed') continue;
+      const { platform, channelId } = route;
       try {
-        const ref = await publisher.post(tenantId, route.channelId, forRoute(view, route));
+        const ref = await publisher.post(tenantId, channelId, forRoute(view, route));
         // The message exists in the channel now: losing its ref to a database that is away for a
         // moment would post it again on the job's retry (chat.postMessage has no idempotency key),
         // so the write is retried in place until the database is back (up to a minute).
-        await untilDatabaseAnswers(() => repositories.recommendations.markCardPosted(tenantId, card.id, ref));
+        await untilDatabaseAnswers(() =>
+          repositories.recommendations.recordCardPosted(tenantId, row.id, platform, channelId, ref),
+        );
       } catch (error) {
+        const pending =
+          card ?? (await repositories.recommendations.ensureCard(tenantId, row.id, platform, channelId)).card;
         if (error instanceof CardDeliveryError) {
-          await this.#deliveryFailed(tenantId, card.id, route.platform, route.channelId, error);
+          await this.#deliveryFailed(tenantId, pending.id, platform, channelId, error);
           continue;
         }
-        this.#log.warn({ err: error, tenantId, channel: route.channelId }, 'card could not be posted');
+        this.#log.warn({ err: error, tenantId, channel: channelId }, 'card could not be posted');
         failure = error;
       }
     }
@@ -643,7 +713,10 @@ export class CardService {
     await this.#o.queue.work(
       postCardsJob,
       async (data) => {
-        await this.post(data.tenantId, data.recommendationId);
+        await this.postMany(
+          data.tenantId,
+          'recommendationIds' in data ? data.recommendationIds : [data.recommendationId],
+        );
       },
       { concurrency },
     );

@@ -13,7 +13,7 @@ import {
 } from '../storage/repositories/recommendations.js';
 import { recommendations } from '../storage/schema.js';
 import { SEVERITIES } from '../tickets/port.js';
-import { postCardsJob, refreshCardsJob } from './card.js';
+import { POST_BATCH, postCardsJob, refreshCardsJob } from './card.js';
 
 /**
  * The ingest API's core, shared by `POST /api/v1/recommendations` and `cloudpi recommendations
@@ -374,7 +374,14 @@ export class RecommendationIngest {
           }
         }
         if (this.#o.queue) {
-          await sendAll(this.#o.queue, postCardsJob, toPost, db);
+          // New ones in batches: a job reads the tenant's subscriptions once for its batch.
+          const batches: { tenantId: string; recommendationIds: string[] }[] = [];
+          for (let i = 0; i < toPost.length; i += POST_BATCH)
+            batches.push({
+              tenantId,
+              recommendationIds: toPost.slice(i, i + POST_BATCH).map((p) => p.recommendationId),
+            });
+          await sendAll(this.#o.queue, postCardsJob, batches, db);
           await sendAll(this.#o.queue, refreshCardsJob, toRefresh, db);
         }
       });

@@ -146,7 +146,7 @@ async function countStored(
     let jobs: number | undefined;
     try {
       const [job] = await handle.rows<{ n: number | string }>(
-        sql`select count(*) as n from pgboss.job where name = ${postCardsJob.name} and data->>'tenantId' = ${tenantId}`,
+        sql`select coalesce(sum(coalesce(jsonb_array_length(data->'recommendationIds'), 1)), 0) as n from pgboss.job where name = ${postCardsJob.name} and data->>'tenantId' = ${tenantId}`,
       );
       jobs = Number(job?.n ?? 0);
     } catch {

@@ -112,4 +112,53 @@ describe('Slack card delivery problems', () => {
       lastError: 'not_in_channel',
     });
   });
+
+  it('posts a request of 25 new recommendations in batches, each card once, when some posts are refused on the way', async () => {
+    const { repositories } = running.service;
+    const tenant = await repositories.tenants.ensure('slack', ws.slack.teamId, 'Test');
+    const key = (await repositories.apiKeys.create(tenant.id, 'ingest-batch')).key;
+    const before = ws.slack.messages.filter(
+      (m) => m.method === 'chat.postMessage' && m.channel === KEPT,
+    ).length;
+    // Two jobs (20 + 5), each card at the channel's pace (one a second). More 429s than the
+    // client retries: a card of the batch waits for its job's next run.
+    ws.slack.rateLimitNext('chat.postMessage', 6, 1);
+    const items = Array.from({ length: 25 }, (_, i) => ({
+      id: `rec-batch-${i}`,
+      title: `Delete idle snapshot snap-batch-${i}`,
+      cloud: 'aws',
+      monthlySavings: 3,
+    }));
+    const res = await fetch(`${running.service.url}/api/v1/recommendations`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify(items),
+    });
+    expect(res.status).toBe(200);
+    const posted = await waitFor(() => {
+      const all = ws.slack.messages.filter((m) => m.method === 'chat.postMessage' && m.channel === KEPT);
+      return all.length >= before + 25 ? all.slice(before) : undefined;
+    }, 90_000);
+    await new Promise((resolve) => setTimeout(resolve, 1_500)); // a second post of any would show now
+    const all = ws.slack.messages.filter((m) => m.method === 'chat.postMessage' && m.channel === KEPT);
+    expect(all.slice(before)).toHaveLength(25);
+    const titles = posted.map((m) => /snap-batch-(\d+)/.exec(String(m.text))?.[1]);
+    expect(new Set(titles).size).toBe(25);
+    // Every card row holds the ts of its one post; the channel the bot left failed for each.
+    const ids = (
+      await repositories.recommendations.findManyByExternalIds(
+        tenant.id,
+        items.map((i) => i.id),
+      )
+    ).map((r) => r.id);
+    const rows = await waitFor(async () => {
+      const found = await repositories.recommendations.cardsOf(tenant.id, ids);
+      const gone = found.filter((c) => c.channelId === GONE);
+      return gone.length === 25 && gone.every((c) => c.state === 'failed') ? found : undefined;
+    }, 30_000);
+    const kept = rows.filter((c) => c.channelId === KEPT);
+    expect(kept).toHaveLength(25);
+    expect(kept.every((c) => c.state === 'posted')).toBe(true);
+    expect(new Set(kept.map((c) => c.messageRef))).toEqual(new Set(posted.map((m) => m.ts)));
+  }, 120_000);
 });

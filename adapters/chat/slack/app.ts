@@ -333,41 +333,64 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
     return token ? new webApi.WebClient(token, clientOptions) : undefined;
   }
 
+  // Card posts and updates borrow a client from a pool per token instead of building one per
+  // call (a WebClient binds every Web API method when built; a fan-out makes a call per card).
+  // A client serves one call at a time: on a 429 it pauses its own queue (Retry-After), which
+  // must hold up that call only, not the workspace's other channels.
+  const pools = new Map<string, webApi.WebClient[]>();
+  async function withClient<T>(tenantId: string, use: (client: webApi.WebClient) => Promise<T>): Promise<T> {
+    const token = await tokenFor(tenantId);
+    if (!token) throw new Error('Slack is not installed for this tenant.');
+    let pool = pools.get(token);
+    if (!pool) {
+      if (pools.size >= 1_000) pools.clear();
+      pool = [];
+      pools.set(token, pool);
+    }
+    const client = pool.pop() ?? new webApi.WebClient(token, clientOptions);
+    try {
+      return await use(client);
+    } finally {
+      client.removeAllListeners();
+      if (pool.length < 200) pool.push(client);
+    }
+  }
+
   // Slack's limit of about one post a second per channel, kept in this process only: replicas
   // posting to one channel meet Slack's 429, which the client waits out (throttle.ts).
   const throttle = new ChannelPostThrottle();
   const cardPublisher: CardPublisher = {
     platform: SLACK_PLATFORM,
     async post(tenantId, channelId, view) {
-      const client = await clientFor(tenantId);
-      if (!client) throw new Error('Slack is not installed for this tenant.');
-      const answer = await throttle.run(`${tenantId}|${channelId}`, async (rateLimited) => {
-        let retryAfterSeconds: number | undefined;
-        client.on(webApi.WebClientEvent.RATE_LIMITED, (seconds: number) => {
-          retryAfterSeconds = seconds;
-          rateLimited();
-        });
-        try {
-          return await client.chat.postMessage({ channel: channelId, ...renderCard(view) });
-        } catch (error) {
-          const code = platformErrorOf(error);
-          if (code && PERMANENT_POST_ERRORS.has(code)) throw new CardDeliveryError(code, { cause: error });
-          // Still 429 after the client's retries: the job runs again after Retry-After.
-          if (!code && retryAfterSeconds !== undefined)
-            throw new AppError(ErrorCode.RATE_LIMITED, 'Slack is rate limiting posts to this channel.', {
-              cause: error,
-              details: { retryAfterSeconds },
-            });
-          throw error;
-        }
-      });
+      const answer = await throttle.run(`${tenantId}|${channelId}`, (rateLimited) =>
+        withClient(tenantId, async (client) => {
+          let retryAfterSeconds: number | undefined;
+          client.on(webApi.WebClientEvent.RATE_LIMITED, (seconds: number) => {
+            retryAfterSeconds = seconds;
+            rateLimited();
+          });
+          try {
+            return await client.chat.postMessage({ channel: channelId, ...renderCard(view) });
+          } catch (error) {
+            const code = platformErrorOf(error);
+            if (code && PERMANENT_POST_ERRORS.has(code)) throw new CardDeliveryError(code, { cause: error });
+            // Still 429 after the client's retries: the job runs again after Retry-After.
+            if (!code && retryAfterSeconds !== undefined)
+              throw new AppError(ErrorCode.RATE_LIMITED, 'Slack is rate limiting posts to this channel.', {
+                cause: error,
+                details: { retryAfterSeconds },
+              });
+            throw error;
+          }
+        }),
+      );
       if (!answer.ts) throw new Error('chat.postMessage answered without a ts.');
       return answer.ts;
     },
     async update(tenantId, channelId, messageRef, view) {
-      const client = await clientFor(tenantId);
-      if (!client) throw new Error('Slack is not installed for this tenant.');
-      await client.chat.update({ channel: channelId, ts: messageRef, ...renderCard(view) });
+      await withClient(tenantId, (client) =>
+        client.chat.update({ channel: channelId, ts: messageRef, ...renderCard(view) }),
+      );
     },
     // chat.update is Tier 3 (about 50 a minute per workspace): a refresh waits for its turns
     // first and reads the card's state after, so what it sends is current when Slack shows it.

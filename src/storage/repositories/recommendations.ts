@@ -93,6 +93,53 @@ export class RecommendationRepository {
     return { card: existing!, created: false };
   }
 
+  async findManyByIds(tenantId: string, ids: readonly string[]): Promise<RecommendationRow[]> {
+    if (ids.length === 0) return [];
+    return this.db
+      .select()
+      .from(recommendations)
+      .where(and(eq(recommendations.tenantId, tenantId), inArray(recommendations.id, [...ids])));
+  }
+
+  /** The cards of several recommendations. */
+  async cardsOf(tenantId: string, recommendationIds: readonly string[]): Promise<CardRow[]> {
+    if (recommendationIds.length === 0) return [];
+    return this.db
+      .select()
+      .from(cards)
+      .where(and(eq(cards.tenantId, tenantId), inArray(cards.recommendationId, [...recommendationIds])));
+  }
+
+  /** The tickets of several recommendations. */
+  async ticketsOf(tenantId: string, recommendationIds: readonly string[]): Promise<TicketRow[]> {
+    if (recommendationIds.length === 0) return [];
+    return this.db
+      .select()
+      .from(tickets)
+      .where(and(eq(tickets.tenantId, tenantId), inArray(tickets.recommendationId, [...recommendationIds])));
+  }
+
+  /**
+   * A card was posted in the channel: records it with its message reference in one statement
+   * (its row is created here unless an earlier attempt left one).
+   */
+  async recordCardPosted(
+    tenantId: string,
+    recommendationId: string,
+    platform: string,
+    channelId: string,
+    messageRef: string,
+  ): Promise<void> {
+    const now = new Date();
+    await this.db
+      .insert(cards)
+      .values({ tenantId, recommendationId, platform, channelId, messageRef, state: 'posted' })
+      .onConflictDoUpdate({
+        target: [cards.recommendationId, cards.platform, cards.channelId],
+        set: { messageRef, state: 'posted', updatedAt: now },
+      });
+  }
+
   async markCardPosted(tenantId: string, cardId: string, messageRef: string): Promise<void> {
     await this.db
       .update(cards)
