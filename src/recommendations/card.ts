@@ -253,6 +253,12 @@ export class CardService {
    * theirs too): a burst of changes costs two rounds of updates, not one per change.
    */
   readonly #refreshes = new Map<string, { running: Promise<void>; waiting?: Promise<void> }>();
+  /**
+   * What this process last sent to each posted message (its view, as JSON): a refresh that would
+   * send the same again skips it (Slack allows about 50 card updates a minute per workspace). A
+   * stale update from another replica is corrected by that replica's own second read.
+   */
+  readonly #sent = new Map<string, string>();
   /** Tenants' platforms (they never change), read at most once a minute per tenant. */
   readonly #platforms = new Map<string, { platform: string; until: number }>();
 
@@ -524,20 +530,26 @@ export class CardService {
   async #refreshNow(tenantId: string, recommendationId: string, rounds = 3): Promise<void> {
     let shown: string | undefined;
     for (let round = 0; round < rounds; round++) {
-      if (shown !== undefined) {
-        // Changed while the last round was on its way? Only then wait for turns again.
-        const now = JSON.stringify(await this.#copies(tenantId, recommendationId));
-        if (now === shown) return;
-      }
-      await this.#reserveUpdates(tenantId, recommendationId);
-      const copies = await this.#copies(tenantId, recommendationId);
-      for (const { card, view } of copies) {
-        const publisher = this.#publishers.get(card.platform);
-        if (!publisher) continue;
-        try {
-          await publisher.update(tenantId, card.channelId, card.messageRef, view);
-        } catch (error) {
-          this.#log.warn({ err: error, tenantId, channel: card.channelId }, 'card could not be updated');
+      let copies = await this.#copies(tenantId, recommendationId);
+      // Changed while the last round was on its way? Only then another round.
+      if (JSON.stringify(copies) === shown) return;
+      const stale = copies.filter((copy) => this.#sent.get(sentKey(copy.card)) !== JSON.stringify(copy.view));
+      if (stale.length > 0) {
+        await this.#reserveUpdates(tenantId, stale);
+        copies = await this.#copies(tenantId, recommendationId);
+        for (const { card, view } of copies) {
+          const key = sentKey(card);
+          const content = JSON.stringify(view);
+          const publisher = this.#publishers.get(card.platform);
+          if (!publisher || this.#sent.get(key) === content) continue;
+          try {
+            await publisher.update(tenantId, card.channelId, card.messageRef, view);
+            if (this.#sent.size >= 10_000) this.#sent.clear();
+            this.#sent.set(key, content);
+          } catch (error) {
+            this.#sent.delete(key);
+            this.#log.warn({ err: error, tenantId, channel: card.channelId }, 'card could not be updated');
+          }
         }
       }
       shown = JSON.stringify(copies);
@@ -546,12 +558,10 @@ export class CardService {
       this.#log.warn({ tenantId, recommendationId }, 'card kept changing while it was refreshed');
   }
 
-  /** Waits for the platforms' turns for one update of each posted copy. */
-  async #reserveUpdates(tenantId: string, recommendationId: string): Promise<void> {
-    const rows = await this.#o.repositories.recommendations.cards(tenantId, recommendationId);
+  /** Waits for the platforms' turns for one update of each of `copies`. */
+  async #reserveUpdates(tenantId: string, copies: readonly { card: { platform: string } }[]): Promise<void> {
     const perPlatform = new Map<string, number>();
-    for (const card of rows)
-      if (card.messageRef) perPlatform.set(card.platform, (perPlatform.get(card.platform) ?? 0) + 1);
+    for (const { card } of copies) perPlatform.set(card.platform, (perPlatform.get(card.platform) ?? 0) + 1);
     await Promise.all(
       [...perPlatform].map(([platform, count]) =>
         this.#publishers.get(platform)?.reserveUpdates?.(tenantId, count),
@@ -724,6 +734,10 @@ export class CardService {
       await this.refresh(data.tenantId, data.recommendationId);
     });
   }
+}
+
+function sentKey(card: { platform: string; channelId: string; messageRef: string }): string {
+  return `${card.platform}|${card.channelId}|${card.messageRef}`;
 }
 
 /** The enabled subscription of a channel (naming `provider`, when given). */

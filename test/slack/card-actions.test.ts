@@ -174,17 +174,20 @@ describe('Slack recommendation card actions', () => {
     const ticket = await createdTicket(rec.id);
     await waitFor(() => cards.every((c) => textOf(latest(c).blocks).includes(ticket.key!)) || undefined);
     await sleep(300);
-    // A refresh reads the ticket as open; its first update is slow to reach Slack, and the ticket
-    // is resolved meanwhile (as by a status webhook on another replica).
+    // The ticket moves on; a refresh reads it as in progress, its first update is slow to reach
+    // Slack, and the ticket is resolved meanwhile (as by a status webhook on another replica).
+    const setStatus = (status: string, providerStatus: string) =>
+      running.service.database.db
+        .update(ticketsTable)
+        .set({ status, providerStatus })
+        .where(eq(ticketsTable.id, ticket.id));
+    await setStatus('in_progress', 'In Progress');
     let release!: () => void;
     ws.slack.holdNext('chat.update', new Promise<void>((resolve) => (release = resolve)));
     const since = ws.slack.calls.length;
     const refreshed = running.service.cards.refresh(tenantId, rec.id);
     await waitFor(() => ws.slack.calls.slice(since).some((c) => c.method === 'chat.update') || undefined);
-    await running.service.database.db
-      .update(ticketsTable)
-      .set({ status: 'done', providerStatus: 'Done' })
-      .where(eq(ticketsTable.id, ticket.id));
+    await setStatus('done', 'Done');
     release();
     await refreshed;
     for (const card of cards) {
