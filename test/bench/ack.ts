@@ -461,7 +461,13 @@ export const ackSection: Section = async (ctx: SectionContext): Promise<SectionR
     );
     const service = await startServer({
       label: 'service',
-      args: [...ctx.nodeFlags, ctx.cli, 'serve'],
+      // Diagnostics, e.g. BENCH_ACK_SERVICE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
+      args: [
+        ...ctx.nodeFlags,
+        ...(process.env.BENCH_ACK_SERVICE_FLAGS?.split(' ').filter(Boolean) ?? []),
+        ctx.cli,
+        'serve',
+      ],
       env: serviceEnv,
       cwd,
     });
