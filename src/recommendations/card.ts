@@ -316,13 +316,8 @@ export class CardService {
     return cardViewOf(row, ticketRows, offered, dismissed);
   }
 
-  /** The job: a card in every subscribed channel whose filters the recommendation passes. */
-  post(tenantId: string, recommendationId: string): Promise<void> {
-    return this.postMany(tenantId, [recommendationId]);
-  }
-
   /**
-   * The job for a batch of one tenant's new recommendations (an ingest request queues them in
+   * The job: a card in every subscribed channel whose filters the recommendation passes, for a batch of one tenant's new recommendations (an ingest request queues them in
    * batches): the tenant's subscriptions and providers are read once for the batch, and the
    * recommendations, cards and tickets with one query each, so a fan-out of thousands of cards
    * costs one statement per card posted. Posts go out concurrently (each channel at Slack's
@@ -528,34 +523,30 @@ export class CardService {
   }
 
   async #refreshNow(tenantId: string, recommendationId: string, rounds = 3): Promise<void> {
-    let shown: string | undefined;
+    const staleOf = (copies: readonly PostedCopy[]) =>
+      copies.filter((copy) => this.#sent.get(sentKey(copy.card)) !== JSON.stringify(copy.view));
     for (let round = 0; round < rounds; round++) {
-      let copies = await this.#copies(tenantId, recommendationId);
-      // Changed while the last round was on its way? Only then another round.
-      if (JSON.stringify(copies) === shown) return;
-      const stale = copies.filter((copy) => this.#sent.get(sentKey(copy.card)) !== JSON.stringify(copy.view));
-      if (stale.length > 0) {
-        await this.#reserveUpdates(tenantId, stale);
-        copies = await this.#copies(tenantId, recommendationId);
-        for (const { card, view } of copies) {
-          const key = sentKey(card);
-          const content = JSON.stringify(view);
-          const publisher = this.#publishers.get(card.platform);
-          if (!publisher || this.#sent.get(key) === content) continue;
-          try {
-            await publisher.update(tenantId, card.channelId, card.messageRef, view);
-            if (this.#sent.size >= 10_000) this.#sent.clear();
-            this.#sent.set(key, content);
-          } catch (error) {
-            this.#sent.delete(key);
-            this.#log.warn({ err: error, tenantId, channel: card.channelId }, 'card could not be updated');
-          }
+      // Round 0: anything to show? Later rounds: did it change while the last round was on its way?
+      const stale = staleOf(await this.#copies(tenantId, recommendationId));
+      if (stale.length === 0) return;
+      await this.#reserveUpdates(tenantId, stale);
+      for (const { card, view } of staleOf(await this.#copies(tenantId, recommendationId))) {
+        const key = sentKey(card);
+        try {
+          await this.#publishers.get(card.platform)!.update(tenantId, card.channelId, card.messageRef, view);
+          if (this.#sent.size >= 10_000) this.#sent.clear();
+          this.#sent.set(key, JSON.stringify(view));
+        } catch (error) {
+          this.#sent.delete(key);
+          this.#log.warn({ err: error, tenantId, channel: card.channelId }, 'card could not be updated');
         }
       }
-      shown = JSON.stringify(copies);
     }
-    if (JSON.stringify(await this.#copies(tenantId, recommendationId)) !== shown)
-      this.#log.warn({ tenantId, recommendationId }, 'card kept changing while it was refreshed');
+    if (staleOf(await this.#copies(tenantId, recommendationId)).length > 0)
+      this.#log.warn(
+        { tenantId, recommendationId },
+        'card may not show its latest state: it kept changing, or its updates failed',
+      );
   }
 
   /** Waits for the platforms' turns for one update of each of `copies`. */
@@ -569,13 +560,8 @@ export class CardService {
     );
   }
 
-  /** Each posted copy of the card, with what it shows now. */
-  async #copies(
-    tenantId: string,
-    recommendationId: string,
-  ): Promise<
-    { card: { platform: string; channelId: string; messageRef: string }; view: RecommendationCardView }[]
-  > {
+  /** Each posted copy of the card (on a registered platform), with what it shows now. */
+  async #copies(tenantId: string, recommendationId: string): Promise<PostedCopy[]> {
     const [rows, view] = await Promise.all([
       this.#o.repositories.recommendations.cards(tenantId, recommendationId),
       this.#view(tenantId, recommendationId),
@@ -736,7 +722,13 @@ export class CardService {
   }
 }
 
-function sentKey(card: { platform: string; channelId: string; messageRef: string }): string {
+/** A posted copy of a card and what it shows now. */
+interface PostedCopy {
+  readonly card: { readonly platform: string; readonly channelId: string; readonly messageRef: string };
+  readonly view: RecommendationCardView;
+}
+
+function sentKey(card: PostedCopy['card']): string {
   return `${card.platform}|${card.channelId}|${card.messageRef}`;
 }
 
