@@ -10,6 +10,7 @@ import { resolveKeyring } from './crypto/keyring.js';
 import { countByKey, rotateSecrets } from './crypto/rotate.js';
 import type { SecretBox } from './crypto/secret-box.js';
 import { createHttpApp } from './http/app.js';
+import type { FollowUpLaneOptions } from './http/follow-up-lane.js';
 import { AdminPolicy } from './identity/admins.js';
 import { type IdentityProviderFactory, lazyIdentityProviderFactory } from './identity/port.js';
 import { SsoService } from './identity/sso.js';
@@ -82,6 +83,8 @@ export interface StartOptions {
   readonly providerTimeoutMs?: number;
   /** The clock Slack's request timestamp check uses (tests). */
   readonly now?: () => number;
+  /** How Slack commands' answers yield to acknowledgements under load (tests). */
+  readonly slackFollowUps?: FollowUpLaneOptions;
   /** How long a webhook delivery waits before the status read (default 2 s). */
   readonly webhookDebounceSeconds?: number;
   /** The OpenID Connect adapter (default: openid-client). */
@@ -240,6 +243,7 @@ export async function startService(config: AppConfig, options: StartOptions = {}
           logger,
           cards,
           ...(options.now ? { now: options.now } : {}),
+          ...(options.slackFollowUps ? { followUps: options.slackFollowUps } : {}),
         })
       : undefined;
     // teams-ai and botbuilder load on the first Teams request or card (lazyTeamsApp).

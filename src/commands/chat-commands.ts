@@ -22,6 +22,7 @@ import type { CredentialField, ProviderValues, Routing, TicketProviderKind } fro
 import { SEVERITIES, TICKET_PROVIDER_KINDS } from '../tickets/port.js';
 import type { TicketWebhooks, WebhookSetup } from '../tickets/webhooks.js';
 import { COMMANDS, type Command, type CommandName } from './grammar.js';
+import { SharedReads } from './shared-reads.js';
 import type {
   ActionButton,
   AuditView,
@@ -106,8 +107,39 @@ function actorName(actor: Actor): string {
  * The commands and forms of both chat platforms. Methods return view models; the adapters
  * decide how to show them (ephemeral message, modal, App Home, Adaptive Card).
  */
+/**
+ * What the status board shows of a tenant, whoever asks, read together (an answer to a slash
+ * command is waited for). A burst of requests for one tenant's board shares these reads.
+ */
+async function readBoardState(o: ChatCommandsOptions, tenantId: string) {
+  const [board, recent, ssoStatus, smtpStatus, deliveryProblems] = await Promise.all([
+    o.integrations.statusBoard(tenantId),
+    o.db
+      .select({
+        key: tickets.key,
+        url: tickets.url,
+        provider: tickets.provider,
+        status: tickets.status,
+        providerStatus: tickets.providerStatus,
+        title: recommendations.title,
+      })
+      .from(tickets)
+      .innerJoin(recommendations, eq(recommendations.id, tickets.recommendationId))
+      .where(eq(tickets.tenantId, tenantId))
+      .orderBy(desc(tickets.createdAt))
+      .limit(5),
+    o.sso?.status(tenantId),
+    o.smtp?.status(tenantId),
+    o.repositories.recommendations.failedCards(tenantId),
+  ]);
+  return { board, recent, ssoStatus, smtpStatus, deliveryProblems };
+}
+
+type BoardState = Awaited<ReturnType<typeof readBoardState>>;
+
 export class ChatCommands {
   readonly #o: ChatCommandsOptions;
+  readonly #boardReads = new SharedReads<BoardState>();
 
   constructor(options: ChatCommandsOptions) {
     this.#o = options;
@@ -255,27 +287,9 @@ export class ChatCommands {
 
   /** The Integration settings page (App Home, `integrations`). */
   async statusBoard(actor: Actor): Promise<StatusBoardView> {
-    // Read together: an answer to a slash command is waited for (Slack: 3 seconds).
-    const [canEdit, board, recent, ssoStatus, smtpStatus, deliveryProblems] = await Promise.all([
+    const [canEdit, { board, recent, ssoStatus, smtpStatus, deliveryProblems }] = await Promise.all([
       this.isAdmin(actor),
-      this.#o.integrations.statusBoard(actor.tenantId),
-      this.#o.db
-        .select({
-          key: tickets.key,
-          url: tickets.url,
-          provider: tickets.provider,
-          status: tickets.status,
-          providerStatus: tickets.providerStatus,
-          title: recommendations.title,
-        })
-        .from(tickets)
-        .innerJoin(recommendations, eq(recommendations.id, tickets.recommendationId))
-        .where(eq(tickets.tenantId, actor.tenantId))
-        .orderBy(desc(tickets.createdAt))
-        .limit(5),
-      this.#o.sso?.status(actor.tenantId),
-      this.#o.smtp?.status(actor.tenantId),
-      this.#o.repositories.recommendations.failedCards(actor.tenantId),
+      this.#boardReads.read(actor.tenantId, () => readBoardState(this.#o, actor.tenantId)),
     ]);
     return {
       kind: 'status-board',

@@ -119,6 +119,24 @@ const ALIASES: Record<string, CommandName> = {
   hook: 'webhook',
 };
 
+/** The commands whose answer may be a form (a modal): connection, routing, confirmation, subscription. */
+const FORM_COMMANDS: ReadonlySet<Command['name']> = new Set([
+  'connect',
+  'configure',
+  'disconnect',
+  'subscribe',
+  'sso',
+  'smtp',
+]);
+
+/**
+ * Whether the command's answer may open a form. Slack lets an app open a modal only with the
+ * command's trigger_id, within three seconds of the command, so such an answer cannot wait.
+ */
+export function mayOpenForm(command: Command): boolean {
+  return FORM_COMMANDS.has(command.name);
+}
+
 /** Parses what the user typed after `/cloudpi` (or to the bot in Teams, mention removed). */
 export function parseCommand(input: string): Command {
   const words = input

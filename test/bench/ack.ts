@@ -14,7 +14,9 @@
  *  - slash command: `/cloudpi status` by a workspace admin: the service acks, then builds the
  *    Integration settings board (database reads) and answers at the command's response_url, a
  *    loopback endpoint in this process that only counts the answers. No modal, so no trigger_id
- *    has to be fresh.
+ *    has to be fresh. Under this saturating load the answers wait in the service's follow-up lane
+ *    (src/http/follow-up-lane.ts) until the acknowledgements let up; the section waits for every
+ *    one of them after the run and logs how long the last took.
  *  - button: "Open in CloudPi" on a recommendation card the service posted into a subscribed
  *    channel. Slack sends block_actions for link buttons too and the app must ack them; the card
  *    listener acks and has nothing more to do. The card's other buttons (Dismiss, Create ticket)
@@ -29,6 +31,9 @@
  * answers and for the service to go idle, so that follow-up work never lands in the next run. Each
  * run logs the CPU of both servers, of this process (load generator, fakes) and of the whole
  * machine: on a shared machine that shows when something else took the cores.
+ *
+ * Diagnostics: BENCH_ACK_SERVICE_FLAGS and BENCH_ACK_BASELINE_FLAGS add Node flags to the service's
+ * and the baseline's command lines (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", "--trace-gc").
  *
  * Environment: BENCH_LOAD_SECONDS (measured window per run, default 5), BENCH_WARMUP_SECONDS
  * (default 1), BENCH_ACK_CONNECTIONS (default "50,200"), BENCH_ACK_KINDS (default
@@ -478,7 +483,11 @@ export const ackSection: Section = async (ctx: SectionContext): Promise<SectionR
     await writeFile(baselineScript, BASELINE_APP);
     const baseline = await startServer({
       label: 'bare Bolt',
-      args: [...ctx.nodeFlags, baselineScript],
+      args: [
+        ...ctx.nodeFlags,
+        ...(process.env.BENCH_ACK_BASELINE_FLAGS?.split(' ').filter(Boolean) ?? []),
+        baselineScript,
+      ],
       env: childEnv({ ...slackEnv, BENCH_PACKAGE_JSON: path.join(ctx.root, 'package.json') }),
       cwd,
     });

@@ -21,6 +21,7 @@ import type { ChatCommands } from '../../../src/commands/chat-commands.js';
 import type { View } from '../../../src/commands/views.js';
 import type { SlackConfig } from '../../../src/config.js';
 import { AppError, ErrorCode } from '../../../src/errors.js';
+import { FollowUpLane, type FollowUpLaneOptions } from '../../../src/http/follow-up-lane.js';
 import type { IntegrationService } from '../../../src/integrations/service.js';
 import type { Logger } from '../../../src/logger.js';
 import {
@@ -81,6 +82,8 @@ export interface SlackAppOptions {
   readonly timeoutMs?: number;
   /** The clock the timestamp check uses. */
   readonly now?: () => number;
+  /** How slash commands' answers yield to acknowledgements under load (src/http/follow-up-lane.ts). */
+  readonly followUps?: FollowUpLaneOptions;
 }
 
 export interface SlackApp {
@@ -288,6 +291,10 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
     receiver,
     logger: bolt,
     clientOptions,
+    // No listener keeps conversation state, and Bolt's default in-memory store answers every
+    // request of a conversation it has not seen by building (and dropping) an Error: about a
+    // tenth of a button press's acknowledgement.
+    convoStore: false,
     ...(config.mode === 'single'
       ? {
           authorize: singleWorkspaceAuthorize(
@@ -298,7 +305,9 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
       : {}),
   });
 
+  const followUps = new FollowUpLane(logger.child({ component: 'slack' }), options.followUps);
   const handlers: SlackHandlers = registerHandlers(app, {
+    followUps,
     chat: options.chat,
     integrations: options.integrations,
     tenants: options.tenants,
@@ -403,7 +412,14 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
   return {
     mode: config.mode,
     mount(server: Express) {
-      server.post(EVENTS_PATH, requestTimestampGuard(options.now));
+      server.post(
+        EVENTS_PATH,
+        (_req, _res, next) => {
+          followUps.noteRequest();
+          next();
+        },
+        requestTimestampGuard(options.now),
+      );
       server.use(router);
     },
     async refreshHomes(tenantId: string) {

@@ -6,8 +6,9 @@
  */
 import type { App, Context, RespondFn, ViewOutput, webApi } from '@slack/bolt';
 import type { Actor, ChatCommands, Reply } from '../../../src/commands/chat-commands.js';
-import { parseCommand } from '../../../src/commands/grammar.js';
+import { mayOpenForm, parseCommand } from '../../../src/commands/grammar.js';
 import type { ActionName, NoticeView, SettingsKind, View } from '../../../src/commands/views.js';
+import type { FollowUpLane } from '../../../src/http/follow-up-lane.js';
 import type { IntegrationService } from '../../../src/integrations/service.js';
 import type { Logger } from '../../../src/logger.js';
 import { type CardAction, type CardService, isProviderKind } from '../../../src/recommendations/card.js';
@@ -43,6 +44,8 @@ export interface SlackHandlerDeps {
   readonly cards?: CardService;
   /** How long a users.info answer (workspace admin or not) is trusted. */
   readonly adminCacheMs?: number;
+  /** Where a command's answer waits while the service is saturated with acknowledgements. */
+  readonly followUps?: FollowUpLane;
 }
 
 /** Actions after which App Home shows something else. */
@@ -361,19 +364,25 @@ export function registerHandlers(app: App, deps: SlackHandlerDeps): SlackHandler
       channel: command.channel_id,
       respond: command.response_url ? respond : undefined,
     };
-    try {
-      const actor = await actorOf(client, context, command.user_id, command.team_domain);
-      const reply = await chat.handle(actor, parseCommand(command.text ?? ''), {
-        channelId: command.channel_id,
-      });
-      await deliver(reply, actor, target, { kind: 'new' });
-    } catch (error) {
-      log.error({ err: error }, '/cloudpi failed');
-      await ephemeral(
-        target,
-        notice('error', 'Something went wrong', 'CloudPi could not answer. Try again.'),
-      ).catch(() => {});
-    }
+    const parsed = parseCommand(command.text ?? '');
+    const answer = async () => {
+      try {
+        const actor = await actorOf(client, context, command.user_id, command.team_domain);
+        const reply = await chat.handle(actor, parsed, { channelId: command.channel_id });
+        await deliver(reply, actor, target, { kind: 'new' });
+      } catch (error) {
+        log.error({ err: error }, '/cloudpi failed');
+        await ephemeral(
+          target,
+          notice('error', 'Something went wrong', 'CloudPi could not answer. Try again.'),
+        ).catch(() => {});
+      }
+    };
+    // A form opens with the command's trigger_id, which Slack honours for three seconds: those
+    // commands answer now. The others answer at their response_url, good for thirty minutes, and
+    // let the acknowledgements behind them go first when the service is saturated.
+    if (deps.followUps && !mayOpenForm(parsed)) deps.followUps.run(answer);
+    else await answer();
   });
 
   // ---- Connection form -------------------------------------------------------------------
@@ -697,6 +706,7 @@ export function registerHandlers(app: App, deps: SlackHandlerDeps): SlackHandler
     },
     drain: async () => {
       while (running.size > 0) await Promise.allSettled([...running]);
+      await deps.followUps?.drain();
     },
   };
 }
@@ -706,7 +716,10 @@ export interface SlackHandlers {
   republish(client: WebClient, actor: Actor): Promise<void>;
   /** Publishes App Home again for the tenant's recent viewers (a status changed without them). */
   refreshTenant(client: WebClient, tenantId: string): Promise<void>;
-  /** Resolves when no listener is running (shutdown waits for it before closing the database). */
+  /**
+   * Resolves when no listener and no follow-up is running (shutdown waits for it before closing
+   * the database); follow-ups still waiting run first.
+   */
   drain(): Promise<void>;
 }
 
