@@ -1,9 +1,9 @@
-import { sql } from 'drizzle-orm';
 import { type AppConfig, loadConfig, readDotEnv } from './config.js';
 import { GENERATED_KEY_FILE } from './crypto/keyring.js';
 import { type AppError, ErrorCode, isAppError } from './errors.js';
 import { openDatabase } from './storage/db.js';
 import { migrationState } from './storage/migrate.js';
+import { sql } from './storage/orm.js';
 
 type Level = 'ok' | 'warn' | 'fail';
 interface Check {

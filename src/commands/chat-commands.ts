@@ -1,4 +1,3 @@
-import { desc, eq } from 'drizzle-orm';
 import { AppError, ErrorCode, isAppError } from '../errors.js';
 import type { AdminPolicy } from '../identity/admins.js';
 import { SSO_FIELDS, type SsoService, type SsoStatus } from '../identity/sso.js';
@@ -15,6 +14,7 @@ import {
   type SubmittedValue,
 } from '../recommendations/subscriptions.js';
 import type { Database } from '../storage/db.js';
+import { desc, eq } from '../storage/orm.js';
 import type { Repositories } from '../storage/repositories/index.js';
 import type { RouteRow } from '../storage/repositories/routes.js';
 import { recommendations, tickets } from '../storage/schema.js';

@@ -1,6 +1,6 @@
-import { and, eq, isNotNull, like, not } from 'drizzle-orm';
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core';
 import type { Database } from '../storage/db.js';
+import { and, eq, isNotNull, like, not } from '../storage/orm.js';
 import {
   identities,
   installations,

@@ -10,12 +10,12 @@
  * the grant sealed). Members of the admin group get the `sso-admin` role.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { and, eq, gt, isNull } from 'drizzle-orm';
 import type { SecretBox } from '../crypto/secret-box.js';
 import { AppError, ErrorCode, isAppError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { checkUrl, type UrlPolicy } from '../net/url-policy.js';
 import type { Database } from '../storage/db.js';
+import { and, eq, gt, isNull } from '../storage/orm.js';
 import type { Repositories } from '../storage/repositories/index.js';
 import type { IntegrationRow } from '../storage/repositories/integrations.js';
 import { secretContext, ssoLogins } from '../storage/schema.js';

@@ -1,10 +1,10 @@
-import { sql } from 'drizzle-orm';
 import { fromDrizzle, fromPglite, type JobWithMetadata, PgBoss } from 'pg-boss';
 import type { z } from 'zod/v4';
 import { AppError, ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { Database, DatabaseHandle } from '../storage/db.js';
+import { sql } from '../storage/orm.js';
 
 /**
  * A typed job: its queue name, the schema its payload must satisfy, and its retry policy.

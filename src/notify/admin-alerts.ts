@@ -1,4 +1,3 @@
-import { and, eq, gt, sql } from 'drizzle-orm';
 import { z } from 'zod/v4';
 import type { NoticeView } from '../commands/views.js';
 import type { BootstrapAdmin } from '../config.js';
@@ -6,6 +5,7 @@ import { ADMIN_ROLE } from '../identity/admins.js';
 import { defineJob, type JobQueue } from '../jobs/queue.js';
 import type { Logger } from '../logger.js';
 import type { Database } from '../storage/db.js';
+import { and, eq, gt, sql } from '../storage/orm.js';
 import type { Repositories } from '../storage/repositories/index.js';
 import { tickets } from '../storage/schema.js';
 

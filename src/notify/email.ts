@@ -9,7 +9,7 @@
  * Each recipient gets their own message: its one-click Create ticket links and its
  * List-Unsubscribe link are signed for that recipient.
  */
-import { and, eq, inArray, sql } from 'drizzle-orm';
+
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { z } from 'zod/v4';
 import { isAppError } from '../errors.js';
@@ -19,6 +19,7 @@ import { isRetryable } from '../net/outbound.js';
 import type { RecommendationCardView, RouteMailer } from '../recommendations/card.js';
 import { filtersOf, matches } from '../recommendations/subscriptions.js';
 import type { Database } from '../storage/db.js';
+import { and, eq, inArray, sql } from '../storage/orm.js';
 import type { Repositories } from '../storage/repositories/index.js';
 import type { CardRow, TicketRow } from '../storage/repositories/recommendations.js';
 import type { RouteRow } from '../storage/repositories/routes.js';

@@ -5,7 +5,7 @@
  * into the one ticket of (recommendation, provider), and brings the ticket's state back into every
  * copy of the card.
  */
-import { and, eq } from 'drizzle-orm';
+
 import { z } from 'zod/v4';
 import { isAppError, isDatabaseUnavailable } from '../errors.js';
 import type { IntegrationService } from '../integrations/service.js';
@@ -18,6 +18,7 @@ import {
   NO_FALLBACK_NOTE,
 } from '../notify/fallback.js';
 import type { Database } from '../storage/db.js';
+import { and, eq } from '../storage/orm.js';
 import type { Repositories } from '../storage/repositories/index.js';
 import type { CardRow, RecommendationRow, TicketRow } from '../storage/repositories/recommendations.js';
 import type { RouteRow } from '../storage/repositories/routes.js';

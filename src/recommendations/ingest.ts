@@ -1,10 +1,10 @@
-import { sql } from 'drizzle-orm';
 import { fromDrizzle } from 'pg-boss';
 import { z } from 'zod/v4';
 import { AppError, ErrorCode } from '../errors.js';
 import type { JobDefinition, JobQueue } from '../jobs/queue.js';
 import type { Logger } from '../logger.js';
 import type { Database } from '../storage/db.js';
+import { sql } from '../storage/orm.js';
 import {
   type CardRow,
   RecommendationRepository,

@@ -1,13 +1,12 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
+import type { PGlite } from '@electric-sql/pglite';
 import type { sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
-import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
-import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
 import type { AppConfig } from '../config.js';
 import { AppError, ErrorCode } from '../errors.js';
+import { pgliteDriver, pgliteModule, postgresJsDriver } from './orm.js';
 import { schema } from './schema.js';
 
 export type Database = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -48,7 +47,10 @@ async function openPglite(dataDir: string): Promise<DatabaseHandle> {
   try {
     // An embedded install serves one organization: 16 MB of shared buffers instead of
     // PostgreSQL's 128 MB default keeps the idle process smaller (see npm run bench).
-    client = await PGlite.create({ dataDir, postgresqlconf: ['shared_buffers=16MB', 'work_mem=4MB'] });
+    client = await pgliteModule().PGlite.create({
+      dataDir,
+      postgresqlconf: ['shared_buffers=16MB', 'work_mem=4MB'],
+    });
   } catch (error) {
     releaseLock();
     throw new AppError(
@@ -59,7 +61,7 @@ async function openPglite(dataDir: string): Promise<DatabaseHandle> {
       },
     );
   }
-  const db = drizzlePglite({ client, schema }) as unknown as Database;
+  const db = pgliteDriver().drizzle({ client, schema }) as unknown as Database;
   let closed = false;
   return {
     kind: 'pglite',
@@ -95,7 +97,7 @@ async function openPostgres(url: string, options: OpenDatabaseOptions): Promise<
     onnotice: () => {},
     connection: { application_name: 'cloudpi-chatops' },
   });
-  const db = drizzlePostgres({ client, schema }) as unknown as Database;
+  const db = postgresJsDriver().drizzle({ client, schema }) as unknown as Database;
   return {
     kind: 'postgres',
     db,

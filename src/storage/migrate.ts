@@ -1,12 +1,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { sql } from 'drizzle-orm';
-import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
-import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
-import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import { MIGRATIONS_DIR } from '../paths.js';
 import type { DatabaseHandle } from './db.js';
+import { pgliteMigrator, postgresJsDriver, postgresJsMigrator, sql } from './orm.js';
 
 /** Arbitrary but fixed: every replica takes the same advisory lock before migrating. */
 const MIGRATION_LOCK_ID = 7_311_042_118;
@@ -18,13 +15,15 @@ const MIGRATION_LOCK_ID = 7_311_042_118;
  */
 export async function runMigrations(handle: DatabaseHandle): Promise<void> {
   if (handle.kind === 'pglite') {
-    await migratePglite(handle.db as never, { migrationsFolder: MIGRATIONS_DIR });
+    await pgliteMigrator().migrate(handle.db as never, { migrationsFolder: MIGRATIONS_DIR });
     return;
   }
   const client = postgres(handle.url!, { max: 1, onnotice: () => {}, connect_timeout: 10 });
   try {
     await client`select pg_advisory_lock(${MIGRATION_LOCK_ID})`;
-    await migratePostgres(drizzlePostgres({ client }), { migrationsFolder: MIGRATIONS_DIR });
+    await postgresJsMigrator().migrate(postgresJsDriver().drizzle({ client }), {
+      migrationsFolder: MIGRATIONS_DIR,
+    });
     await client`select pg_advisory_unlock(${MIGRATION_LOCK_ID})`;
   } finally {
     await client.end({ timeout: 5 });

@@ -1,15 +1,4 @@
-import { sql } from 'drizzle-orm';
-import {
-  bigserial,
-  boolean,
-  index,
-  jsonb,
-  pgTable,
-  text,
-  timestamp,
-  uniqueIndex,
-  uuid,
-} from 'drizzle-orm/pg-core';
+import { bigserial, boolean, index, jsonb, pgTable, sql, text, timestamp, uniqueIndex, uuid } from './orm.js';
 
 /**
  * The data model of DESIGN.md. Every table but `tenants` carries `tenant_id`, and every

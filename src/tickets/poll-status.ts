@@ -3,12 +3,13 @@
  * open ticket from its provider (TicketService.refreshStatus), and a change reaches every copy of
  * the card through the TicketService's onTicketChange listeners.
  */
-import { and, asc, eq, inArray, isNotNull, notInArray } from 'drizzle-orm';
+
 import { z } from 'zod/v4';
 import { isAppError } from '../errors.js';
 import { defineJob, type JobQueue } from '../jobs/queue.js';
 import type { Logger } from '../logger.js';
 import type { Database } from '../storage/db.js';
+import { and, asc, eq, inArray, isNotNull, notInArray } from '../storage/orm.js';
 import { integrations, tickets } from '../storage/schema.js';
 import type { TicketService } from './service.js';
 

@@ -1,4 +1,3 @@
-import { and, eq } from 'drizzle-orm';
 import { z } from 'zod/v4';
 import type { SecretBox } from '../crypto/secret-box.js';
 import { AppError, ErrorCode, isAppError } from '../errors.js';
@@ -7,6 +6,7 @@ import { defineJob, type JobQueue } from '../jobs/queue.js';
 import type { Logger } from '../logger.js';
 import { isRetryable } from '../net/outbound.js';
 import type { Database } from '../storage/db.js';
+import { and, eq } from '../storage/orm.js';
 import { createRepositories, type Repositories } from '../storage/repositories/index.js';
 import type { RecommendationRow, TicketRow } from '../storage/repositories/recommendations.js';
 import { recommendations, tickets } from '../storage/schema.js';

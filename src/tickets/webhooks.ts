@@ -7,7 +7,6 @@
  * few seconds collapse into one read and one card update (queue policy `stately`).
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { and, eq, inArray } from 'drizzle-orm';
 import { z } from 'zod/v4';
 import { AppError, ErrorCode, isAppError } from '../errors.js';
 import type { IntegrationService } from '../integrations/service.js';
@@ -15,6 +14,7 @@ import { defineJob, type JobQueue } from '../jobs/queue.js';
 import type { Logger } from '../logger.js';
 import { isRetryable } from '../net/outbound.js';
 import type { Database } from '../storage/db.js';
+import { and, eq, inArray } from '../storage/orm.js';
 import type { Repositories } from '../storage/repositories/index.js';
 import type { WebhookEndpointRow } from '../storage/repositories/webhooks.js';
 import { tickets } from '../storage/schema.js';

@@ -17,7 +17,7 @@
  * 600) bounds the wait for the last card; BENCH_FANOUT_BURST sets the fake's burst.
  */
 import os from 'node:os';
-import { eq, sql } from 'drizzle-orm';
+import { eq, sql } from '../../src/storage/orm.js';
 import { cards } from '../../src/storage/schema.js';
 import { earliestPostsMs, SLACK_CHANNEL_POST_LIMIT, startSlackFake } from '../support/fakes/slack-fake.js';
 import { formatRatio, type Section } from './section.js';

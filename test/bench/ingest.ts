@@ -20,12 +20,12 @@
  */
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { sql } from 'drizzle-orm';
 import { Pool } from 'undici';
 import { loadConfig } from '../../src/config.js';
 import { postCardsJob } from '../../src/recommendations/card.js';
 import { MAX_BATCH } from '../../src/recommendations/ingest.js';
 import { openDatabase } from '../../src/storage/db.js';
+import { sql } from '../../src/storage/orm.js';
 import { startSlackFake } from '../support/fakes/slack-fake.js';
 import { BenchFailure } from './measure.js';
 import { formatRate, type Section, type SectionContext, type SectionRow } from './section.js';

@@ -5,12 +5,12 @@
  * admin group, allowed email domains, "require SSO for admin changes", and disabling.
  */
 
-import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Actor } from '../../src/commands/chat-commands.js';
 import { parseCommand } from '../../src/commands/grammar.js';
 import type { IntegrationDetailsView, IntegrationFormView, NoticeView } from '../../src/commands/views.js';
 import { SSO_COOKIE } from '../../src/identity/sso.js';
+import { sql } from '../../src/storage/orm.js';
 import {
   CookieJar,
   closedPort,

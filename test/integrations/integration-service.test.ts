@@ -1,8 +1,8 @@
-import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { azureDevOpsProvider } from '../../adapters/tickets/azure-devops/index.js';
 import { jiraProvider } from '../../adapters/tickets/jira/index.js';
 import { serviceNowProvider } from '../../adapters/tickets/servicenow/index.js';
+import { sql } from '../../src/storage/orm.js';
 import type { TicketProviderFactory } from '../../src/tickets/port.js';
 import { startAzureDevOpsFake } from '../support/fakes/azure-devops-fake.js';
 import { startJiraFake } from '../support/fakes/jira-fake.js';

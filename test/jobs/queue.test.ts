@@ -1,10 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { z } from 'zod/v4';
 import { AppError, ErrorCode } from '../../src/errors.js';
 import { type DeadLetter, deadLetterQueueOf, defineJob, JobQueue } from '../../src/jobs/queue.js';
 import { createMetrics, type Metrics } from '../../src/metrics.js';
+import { sql } from '../../src/storage/orm.js';
 import { tenants } from '../../src/storage/schema.js';
 import { describeEachDatabase } from '../support/databases.js';
 import { memoryLogger } from '../support/logs.js';

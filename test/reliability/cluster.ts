@@ -6,12 +6,12 @@
  * count what happened.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { sql } from 'drizzle-orm';
 import { ticketProviderFactories } from '../../adapters/tickets/index.js';
 import { SecretBox } from '../../src/crypto/secret-box.js';
 import { createProviderRegistry, IntegrationService } from '../../src/integrations/service.js';
 import { createLogger } from '../../src/logger.js';
 import { type DatabaseHandle, openDatabase } from '../../src/storage/db.js';
+import { sql } from '../../src/storage/orm.js';
 import { createRepositories, type Repositories } from '../../src/storage/repositories/index.js';
 import { button } from '../slack/helpers.js';
 import { type JiraFake, startJiraFake } from '../support/fakes/jira-fake.js';

@@ -7,8 +7,8 @@
  * recommendation ingested with 200 has its card, each click answered 200 has its ticket, once.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from '../../src/storage/orm.js';
 import { createDatabase, type PostgresTarget, startThrowawayCluster } from '../bench/postgres.js';
 import { tempDir } from '../support/databases.js';
 import { waitFor } from '../support/wait.js';

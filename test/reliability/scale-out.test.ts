@@ -5,8 +5,8 @@
  * with SIGKILL in the middle of a batch leaves its work to the others, nothing lost or doubled.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from '../../src/storage/orm.js';
 import { type FreshDatabase, freshDatabase, TEST_DATABASE_URL } from '../support/databases.js';
 import type { SlackFakeMessage } from '../support/fakes/slack-fake.js';
 import { waitFor } from '../support/wait.js';

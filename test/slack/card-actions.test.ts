@@ -6,9 +6,9 @@
  * only; anyone in the channel may press, and an unsigned press is refused and does nothing.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { escapeMrkdwn } from '../../adapters/chat/slack/render.js';
+import { eq } from '../../src/storage/orm.js';
 import { tickets as ticketsTable } from '../../src/storage/schema.js';
 import { type AzureDevOpsFake, startAzureDevOpsFake } from '../support/fakes/azure-devops-fake.js';
 import { type JiraFake, startJiraFake } from '../support/fakes/jira-fake.js';

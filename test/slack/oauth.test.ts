@@ -5,9 +5,9 @@
  */
 
 import type { Installation } from '@slack/bolt';
-import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SlackInstallationStore } from '../../adapters/chat/slack/installation-store.js';
+import { sql } from '../../src/storage/orm.js';
 import { type AzureDevOpsFake, startAzureDevOpsFake } from '../support/fakes/azure-devops-fake.js';
 import { type SlackFake, startSlackFake } from '../support/fakes/slack-fake.js';
 import { useService } from '../support/service.js';

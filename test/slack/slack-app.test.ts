@@ -2,9 +2,10 @@
  * The Slack app in the running service (one-workspace mode), driven with signed requests shaped
  * like Slack's own payloads, against the strict loopback Slack Web API and Azure DevOps fakes.
  */
-import { sql } from 'drizzle-orm';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { healthCheckJob } from '../../src/integrations/health-check.js';
+import { sql } from '../../src/storage/orm.js';
 import { type AzureDevOpsFake, startAzureDevOpsFake } from '../support/fakes/azure-devops-fake.js';
 import { type SlackFake, startSlackFake } from '../support/fakes/slack-fake.js';
 import { useService } from '../support/service.js';

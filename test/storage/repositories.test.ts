@@ -1,6 +1,6 @@
-import { sql } from 'drizzle-orm';
 import { expect, it } from 'vitest';
 import { runMigrations } from '../../src/storage/migrate.js';
+import { sql } from '../../src/storage/orm.js';
 import { SCHEMA_TABLES } from '../../src/storage/schema.js';
 import { describeEachDatabase } from '../support/databases.js';
 import { useStore } from '../support/store.js';

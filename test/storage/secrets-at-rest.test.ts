@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { sql } from 'drizzle-orm';
 import { expect, it } from 'vitest';
 import { countByKey, rotateSecrets } from '../../src/crypto/rotate.js';
 import { SecretBox } from '../../src/crypto/secret-box.js';
+import { sql } from '../../src/storage/orm.js';
 import { createRepositories } from '../../src/storage/repositories/index.js';
 import { describeEachDatabase, PG_BIN } from '../support/databases.js';
 import { masterKey } from '../support/keys.js';

@@ -5,9 +5,9 @@
  * nothing; a burst for one ticket collapses into one read.
  */
 import { createHmac } from 'node:crypto';
-import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Service } from '../../src/main.js';
+import { sql } from '../../src/storage/orm.js';
 import type { TicketProviderKind } from '../../src/tickets/port.js';
 import { refreshTicketStatusJob } from '../../src/tickets/webhooks.js';
 import { describeEachDatabase } from '../support/databases.js';

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { and, desc, eq, isNull } from 'drizzle-orm';
 import type { Database } from '../db.js';
+import { and, desc, eq, isNull } from '../orm.js';
 import { apiKeys } from '../schema.js';
 
 export type ApiKey = typeof apiKeys.$inferSelect;

@@ -1,5 +1,5 @@
-import { and, desc, eq } from 'drizzle-orm';
 import type { Database } from '../db.js';
+import { and, desc, eq } from '../orm.js';
 import { auditLog } from '../schema.js';
 
 export type AuditEntry = typeof auditLog.$inferSelect;

@@ -1,5 +1,5 @@
-import { and, eq, isNull, sql } from 'drizzle-orm';
 import type { Database } from '../db.js';
+import { and, eq, isNull, sql } from '../orm.js';
 import { conversations } from '../schema.js';
 
 export type ConversationRow = typeof conversations.$inferSelect;

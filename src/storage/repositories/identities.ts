@@ -1,6 +1,6 @@
-import { and, eq, sql } from 'drizzle-orm';
 import type { SecretBox } from '../../crypto/secret-box.js';
 import type { Database } from '../db.js';
+import { and, eq, sql } from '../orm.js';
 import { identities, secretContext } from '../schema.js';
 
 export type IdentityRow = typeof identities.$inferSelect;

@@ -1,6 +1,6 @@
-import { and, eq } from 'drizzle-orm';
 import type { SecretBox } from '../../crypto/secret-box.js';
 import type { Database } from '../db.js';
+import { and, eq } from '../orm.js';
 import { installations, secretContext } from '../schema.js';
 
 export type InstallationRow = typeof installations.$inferSelect;

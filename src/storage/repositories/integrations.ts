@@ -1,6 +1,6 @@
-import { and, eq } from 'drizzle-orm';
 import type { SecretBox } from '../../crypto/secret-box.js';
 import type { Database } from '../db.js';
+import { and, eq } from '../orm.js';
 import { integrations, secretContext } from '../schema.js';
 
 export const INTEGRATION_KINDS = ['jira', 'azure-devops', 'servicenow', 'sso', 'smtp'] as const;

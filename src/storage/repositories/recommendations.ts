@@ -1,5 +1,5 @@
-import { and, desc, eq, getTableColumns, inArray, sql } from 'drizzle-orm';
 import type { Database } from '../db.js';
+import { and, desc, eq, getTableColumns, inArray, sql } from '../orm.js';
 import { cards, recommendations, tickets } from '../schema.js';
 
 export type RecommendationRow = typeof recommendations.$inferSelect;

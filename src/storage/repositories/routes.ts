@@ -1,5 +1,5 @@
-import { and, asc, eq } from 'drizzle-orm';
 import type { Database } from '../db.js';
+import { and, asc, eq } from '../orm.js';
 import { routes } from '../schema.js';
 
 export type RouteRow = typeof routes.$inferSelect;

@@ -1,6 +1,6 @@
-import { and, asc, eq } from 'drizzle-orm';
 import { AppError, ErrorCode } from '../../errors.js';
 import type { Database } from '../db.js';
+import { and, asc, eq } from '../orm.js';
 import { tenants } from '../schema.js';
 
 export const TENANT_PLATFORMS = ['slack', 'teams', 'email'] as const;

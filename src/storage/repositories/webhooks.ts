@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { and, eq, sql } from 'drizzle-orm';
 import type { SecretBox } from '../../crypto/secret-box.js';
 import type { Database } from '../db.js';
+import { and, eq, sql } from '../orm.js';
 import { secretContext, webhookEndpoints } from '../schema.js';
 
 export type WebhookEndpointRow = typeof webhookEndpoints.$inferSelect;

@@ -3,8 +3,9 @@
  * every row (api_keys without last_used_at, which a successful authentication touches). Two equal
  * snapshots mean nothing was written, updated or deleted in between.
  */
-import { sql } from 'drizzle-orm';
+
 import type { DatabaseHandle } from '../../../src/storage/db.js';
+import { sql } from '../../../src/storage/orm.js';
 
 /** The service's own tables (pg-boss keeps its jobs in its own schema). */
 export const STORED_TABLES = [
