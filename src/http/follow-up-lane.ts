@@ -7,10 +7,10 @@
  * board costs about ten times its acknowledgement).
  *
  * So follow-ups queue here, first in first out. While requests keep arriving and the event loop is
- * saturated, only `busyConcurrency` of them run at a time; otherwise, and for any follow-up that
- * has waited `maxWaitMs`, up to `concurrency`. An idle process starts a follow-up at once: the lane
- * only adds waiting when there are acknowledgements to give first. Nothing is dropped: past
- * `maxWaiting`, a follow-up runs at once, as if there were no lane.
+ * saturated, only `busyConcurrency` of them run at a time (none by default); otherwise, and for
+ * any follow-up that has waited `maxWaitMs`, up to `concurrency`. An idle process starts a
+ * follow-up at once: the lane only adds waiting when there are acknowledgements to give first.
+ * Nothing is dropped: past `maxWaiting`, a follow-up runs at once, as if there were no lane.
  */
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../logger.js';
@@ -18,7 +18,11 @@ import type { Logger } from '../logger.js';
 export interface FollowUpLaneOptions {
   /** Follow-ups running at once while the process is not saturated. Default 16. */
   readonly concurrency?: number;
-  /** Follow-ups running at once while it is. Default 1. */
+  /**
+   * Follow-ups running at once while it is. Default 0: even one at a time took a tenth of the
+   * acknowledgements' CPU in the bench (a board is ten acknowledgements' work); `maxWaitMs`
+   * bounds the wait instead.
+   */
   readonly busyConcurrency?: number;
   /** A follow-up waits no longer than this, whatever the load. Default 30 s. */
   readonly maxWaitMs?: number;
@@ -82,7 +86,7 @@ export class FollowUpLane {
   constructor(logger: Logger, options: FollowUpLaneOptions = {}) {
     this.#logger = logger;
     this.#concurrency = Math.max(1, options.concurrency ?? 16);
-    this.#busyConcurrency = Math.max(0, Math.min(this.#concurrency, options.busyConcurrency ?? 1));
+    this.#busyConcurrency = Math.max(0, Math.min(this.#concurrency, options.busyConcurrency ?? 0));
     this.#maxWaitMs = options.maxWaitMs ?? 30_000;
     this.#maxWaiting = options.maxWaiting ?? 50_000;
     this.#intervalMs = options.intervalMs ?? 25;

@@ -58,6 +58,9 @@ type Surface =
   | { readonly kind: 'modal'; readonly viewId: string }
   | { readonly kind: 'home' };
 
+/** The workspace a request came from (Bolt's context has more). */
+type Workspace = Pick<Context, 'teamId' | 'enterpriseId' | 'isEnterpriseInstall'>;
+
 interface Target {
   readonly client: WebClient;
   readonly user: string;
@@ -133,7 +136,7 @@ export function registerHandlers(app: App, deps: SlackHandlerDeps): SlackHandler
   const workspaceAdmins = new Map<string, { admin: Promise<boolean>; at: number }>();
   const homeViewers = new Map<string, Map<string, Actor>>();
 
-  async function tenantIdOf(context: Context, name = ''): Promise<{ tenantId: string; key: string }> {
+  async function tenantIdOf(context: Workspace, name = ''): Promise<{ tenantId: string; key: string }> {
     const key = installKey({
       teamId: context.teamId,
       enterpriseId: context.enterpriseId,
@@ -180,7 +183,12 @@ export function registerHandlers(app: App, deps: SlackHandlerDeps): SlackHandler
     }
   }
 
-  async function actorOf(client: WebClient, context: Context, userId: string, name?: string): Promise<Actor> {
+  async function actorOf(
+    client: WebClient,
+    context: Workspace,
+    userId: string,
+    name?: string,
+  ): Promise<Actor> {
     const { tenantId, key } = await tenantIdOf(context, name);
     return {
       tenantId,
@@ -357,6 +365,8 @@ export function registerHandlers(app: App, deps: SlackHandlerDeps): SlackHandler
   // Any command name: the app has one, and an admin may have renamed it in the manifest.
   app.command(/^\/.+/, async ({ command, ack, client, context, respond }) => {
     await ack();
+    // What the answer needs, and no more: under load it may wait (see below), and thousands of
+    // waiting answers should not keep thousands of request bodies and Bolt contexts alive.
     const target: Target = {
       client,
       user: command.user_id,
@@ -364,11 +374,17 @@ export function registerHandlers(app: App, deps: SlackHandlerDeps): SlackHandler
       channel: command.channel_id,
       respond: command.response_url ? respond : undefined,
     };
+    const workspace: Workspace = {
+      teamId: context.teamId,
+      enterpriseId: context.enterpriseId,
+      isEnterpriseInstall: context.isEnterpriseInstall,
+    };
+    const teamDomain = command.team_domain;
     const parsed = parseCommand(command.text ?? '');
     const answer = async () => {
       try {
-        const actor = await actorOf(client, context, command.user_id, command.team_domain);
-        const reply = await chat.handle(actor, parsed, { channelId: command.channel_id });
+        const actor = await actorOf(target.client, workspace, target.user, teamDomain);
+        const reply = await chat.handle(actor, parsed, { channelId: target.channel });
         await deliver(reply, actor, target, { kind: 'new' });
       } catch (error) {
         log.error({ err: error }, '/cloudpi failed');
