@@ -244,6 +244,7 @@ export async function startService(config: AppConfig, options: StartOptions = {}
           cards,
           ...(options.now ? { now: options.now } : {}),
           ...(options.slackFollowUps ? { followUps: options.slackFollowUps } : {}),
+          metrics,
         })
       : undefined;
     // teams-ai and botbuilder load on the first Teams request or card (lazyTeamsApp).

@@ -26,6 +26,13 @@ describe('Slack slash commands while the service is saturated', () => {
     await responses?.close();
   });
 
+  /** What /metrics says of the answers waiting. */
+  async function waitingGauge(): Promise<number> {
+    const text = await (await fetch(workspace.running.url('/metrics'))).text();
+    const line = text.split('\n').find((l) => l.startsWith('cloudpi_slack_answers_waiting '));
+    return Number(line?.split(' ')[1]);
+  }
+
   it('answers /cloudpi status after the load, and opens the connect form at once during it', async () => {
     const { slack } = workspace;
     const statusUrl = responses.url();
@@ -36,9 +43,11 @@ describe('Slack slash commands while the service is saturated', () => {
     await sleep(300);
     const path = new URL(statusUrl).pathname;
     expect(responses.posts.find((p) => p.path === path)).toBeUndefined();
+    expect(await waitingGauge()).toBe(1);
 
     saturated = false;
     const answer = await waitFor(() => responses.posts.find((p) => p.path === path));
     expect(textOf((answer.body as { blocks: unknown[] }).blocks)).toContain('Integration settings');
+    expect(await waitingGauge()).toBe(0);
   });
 });

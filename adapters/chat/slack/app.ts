@@ -17,6 +17,7 @@ import {
   webApi,
 } from '@slack/bolt';
 import express, { type Express, type RequestHandler } from 'express';
+import { Gauge } from 'prom-client';
 import type { ChatCommands } from '../../../src/commands/chat-commands.js';
 import type { View } from '../../../src/commands/views.js';
 import type { SlackConfig } from '../../../src/config.js';
@@ -24,6 +25,7 @@ import { AppError, ErrorCode } from '../../../src/errors.js';
 import { FollowUpLane, type FollowUpLaneOptions } from '../../../src/http/follow-up-lane.js';
 import type { IntegrationService } from '../../../src/integrations/service.js';
 import type { Logger } from '../../../src/logger.js';
+import type { Metrics } from '../../../src/metrics.js';
 import {
   CardDeliveryError,
   type CardPublisher,
@@ -84,6 +86,8 @@ export interface SlackAppOptions {
   readonly now?: () => number;
   /** How slash commands' answers yield to acknowledgements under load (src/http/follow-up-lane.ts). */
   readonly followUps?: FollowUpLaneOptions;
+  /** Where the lane's backlog is shown (/metrics). */
+  readonly metrics?: Metrics;
 }
 
 export interface SlackApp {
@@ -306,6 +310,15 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
   });
 
   const followUps = new FollowUpLane(logger.child({ component: 'slack' }), options.followUps);
+  if (options.metrics)
+    new Gauge({
+      name: 'cloudpi_slack_answers_waiting',
+      help: 'Slack command answers waiting for the acknowledgements to let up (follow-up lane)',
+      registers: [options.metrics.registry],
+      collect() {
+        this.set(followUps.waiting);
+      },
+    });
   const handlers: SlackHandlers = registerHandlers(app, {
     followUps,
     chat: options.chat,
