@@ -60,15 +60,17 @@ export interface HttpAppOptions {
 }
 
 /**
- * The one Express app. Route order: health and metrics first (cheap, unauthenticated), platform
- * endpoints (which parse their own bodies for signature checks), then the JSON API.
+ * The one Express app. Route order: chat platform endpoints (the load; they parse their own bodies
+ * for signature checks), health and metrics (cheap, unauthenticated), then the JSON API.
  */
 export function createHttpApp(options: HttpAppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
-  app.use(drainUnreadBody);
-  app.use(observe(options.metrics, options.logger));
+  app.use(frontDoor(options.metrics, options.logger));
+  // Chat platforms first: they carry the load (Slack wants its acknowledgement within 3 s), and
+  // parse their own bodies for their signature checks.
+  options.mount?.(app);
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok', uptimeSeconds: Math.round(process.uptime()) });
@@ -109,7 +111,6 @@ export function createHttpApp(options: HttpAppOptions): Express {
     });
   }
 
-  options.mount?.(app);
   if (options.webhooks) app.use(webhookRoutes({ webhooks: options.webhooks }));
   if (options.email)
     app.use(
@@ -199,33 +200,39 @@ function bearerMatches(header: string | undefined, expected: string): boolean {
 }
 
 /**
- * A handler that answers before reading the whole body (Bolt's 413 over its 4 MB limit leaves the
- * request paused) would leave the rest of it on a keep-alive connection, and the next request on
- * that connection would fail (ECONNRESET, or a 502 behind a proxy). The rest is read off and
- * dropped once the answer is sent; Node's request timeout still bounds how long that may take.
+ * What every request goes through, with one listener on the response's end:
+ *  - The latency histogram, by route template (never the raw path, which would explode
+ *    cardinality); the histogram's series are looked up once per method, route and status.
+ *  - A handler that answers before reading the whole body (Bolt's 413 over its 4 MB limit leaves
+ *    the request paused) would leave the rest of it on a keep-alive connection, and the next
+ *    request on that connection would fail (ECONNRESET, or a 502 behind a proxy). The rest is read
+ *    off and dropped once the answer is sent; Node's request timeout still bounds how long that
+ *    may take.
  */
-function drainUnreadBody(req: Request, res: Response, next: NextFunction): void {
-  res.on('finish', () => {
-    if (!req.complete) req.resume();
-  });
-  next();
-}
-
-/** Latency histogram by route template (never the raw path, which would explode cardinality). */
-function observe(metrics: Metrics, logger: Logger) {
+function frontDoor(metrics: Metrics, logger: Logger) {
+  const series = new Map<string, { observe(seconds: number): void }>();
+  const seriesOf = (method: string, route: string, status: string) => {
+    const key = `${method} ${route} ${status}`;
+    let found = series.get(key);
+    if (!found) {
+      if (series.size >= 1_000) series.clear();
+      found = metrics.httpRequestDuration.labels({ method, route, status });
+      series.set(key, found);
+    }
+    return found;
+  };
   return (req: Request, res: Response, next: NextFunction) => {
     const started = process.hrtime.bigint();
     res.on('finish', () => {
+      if (!req.complete) req.resume();
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const route = req.route?.path ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
-      metrics.httpRequestDuration.observe(
-        { method: req.method, route, status: String(res.statusCode) },
-        seconds,
-      );
-      logger.debug(
-        { method: req.method, route, status: res.statusCode, ms: Math.round(seconds * 1000) },
-        'request',
-      );
+      seriesOf(req.method, route, String(res.statusCode)).observe(seconds);
+      if (logger.isLevelEnabled('debug'))
+        logger.debug(
+          { method: req.method, route, status: res.statusCode, ms: Math.round(seconds * 1000) },
+          'request',
+        );
     });
     next();
   };

@@ -27,8 +27,7 @@ export interface JobDefinition<T> {
   readonly policy?: 'standard' | 'stately';
   /**
    * The job calls a service outside (ticket provider, chat platform, SMTP): the operator's retry
-   * policy (CLOUDPI_RETRY_*) applies to it, and workers are woken by NOTIFY on PostgreSQL so a
-   * click does not wait out a polling interval.
+   * policy (CLOUDPI_RETRY_*) applies to it.
    */
   readonly outbound?: boolean;
 }
@@ -66,6 +65,11 @@ export function defineJob<T>(
     ...definition,
   };
 }
+
+/** How often the second and later worker slots of a queue look for jobs without being woken. */
+const SIBLING_POLL_SECONDS = 30;
+/** How often a dead-letter queue is looked at (pg-boss sends no NOTIFY when it dead-letters). */
+const DEAD_LETTER_POLL_SECONDS = 5;
 
 export function deadLetterQueueOf(name: string): string {
   return `${name}.dead`;
@@ -139,7 +143,7 @@ export class JobQueue {
             ...common,
             db: fromPglite(handle.pglite!),
             backend: 'pglite',
-            // PGlite delivers its own NOTIFYs to its listeners: an outbound job starts at once,
+            // PGlite delivers its own NOTIFYs to its listeners: a queued job starts at once,
             // not at the next poll (a ticket click waited up to a second for its job).
             useListenNotify: true,
           })
@@ -148,7 +152,7 @@ export class JobQueue {
             connectionString: handle.url!,
             max: 5,
             application_name: 'cloudpi-chatops-jobs',
-            // Workers of outbound queues wake on NOTIFY when a job is queued (polling stays the floor).
+            // Workers wake on NOTIFY when a job is queued (polling stays the floor).
             useListenNotify: true,
           });
     this.#boss.on('error', (error: unknown) => this.#logger.error({ err: error }, 'job queue error'));
@@ -195,7 +199,8 @@ export class JobQueue {
       retryDelayMax: definition.retryDelayMaxSeconds,
       expireInSeconds: definition.expireInSeconds,
       heartbeatSeconds: Math.max(10, this.#options.heartbeatSeconds ?? 30),
-      ...(definition.outbound ? { notify: true } : {}),
+      // Workers wake on NOTIFY when a job is queued (polling stays the floor).
+      notify: true,
       deadLetter: dead,
     };
     await this.#boss.createQueue(definition.name, {
@@ -234,12 +239,14 @@ export class JobQueue {
     await this.#ensureQueue(definition as JobDefinition<unknown>);
     const { metrics } = this.#options;
     const retryLimit = this.effective(definition).retryLimit;
+    const polling = options.pollingIntervalSeconds ?? 1;
     const workOptions = {
       batchSize: 1 as const,
       localConcurrency: 1 as const,
-      pollingIntervalSeconds: options.pollingIntervalSeconds ?? 1,
-      // NOTIFYs of one transaction collapse into one: the backstop poll stays short.
-      notifyPollingIntervalSeconds: Math.max(2, options.pollingIntervalSeconds ?? 1),
+      pollingIntervalSeconds: polling,
+      // NOTIFYs of one transaction collapse into one, and a job due later (a retry, a deferral
+      // past Retry-After) or left by a replica that died sends none: the backstop poll stays short.
+      notifyPollingIntervalSeconds: Math.max(2, polling),
       includeMetadata: true as const,
     };
     const run = async (job: JobWithMetadata<T>): Promise<void> => {
@@ -288,7 +295,14 @@ export class JobQueue {
     };
     await this.#workSlots(definition.name, options.concurrency ?? 2, workOptions, run);
     const dead = deadLetterQueueOf(definition.name);
-    await this.#workSlots(dead, 1, { ...workOptions, pollingIntervalSeconds: 2 }, async (job) => {
+    // pg-boss moves a job to its dead-letter queue without a NOTIFY: these are found by polling.
+    const deadPolling = Math.max(DEAD_LETTER_POLL_SECONDS, polling);
+    const deadOptions = {
+      ...workOptions,
+      pollingIntervalSeconds: deadPolling,
+      notifyPollingIntervalSeconds: deadPolling,
+    };
+    await this.#workSlots(dead, 1, deadOptions, async (job) => {
       metrics.jobs.inc({ queue: definition.name, outcome: 'dead_lettered' });
       const letter: DeadLetter = { queue: definition.name, jobId: job.id, data: job.data };
       if (this.#options.onDeadLetter) await this.#options.onDeadLetter(letter);
@@ -301,9 +315,13 @@ export class JobQueue {
   }
 
   /**
-   * One pg-boss worker per slot. A worker that just ran a job fetches the next one at once
-   * (notifyWorker skips its polling delay), so a backlog drains at the speed of the handlers
-   * instead of one job per polling interval; an empty fetch waits out the interval as usual.
+   * One pg-boss worker per slot. Only the first slot polls at the given interval; the others wait
+   * up to SIBLING_POLL_SECONDS, since NOTIFY wakes every slot of the queue when a job is queued,
+   * and a slot that got a job wakes the next one, so a backlog the first slot found (jobs due
+   * after a delay) is taken up by all of them. A slot that just ran a job fetches the next one at
+   * once (notifyWorker skips its polling delay), so a backlog drains at the speed of the handlers
+   * instead of one job per polling interval; an empty fetch waits out the interval as usual. An
+   * idle replica asks the database about every two seconds per queue, not twice a second per slot.
    */
   async #workSlots<T>(
     name: string,
@@ -317,16 +335,32 @@ export class JobQueue {
     },
     run: (job: JobWithMetadata<T>) => Promise<void>,
   ): Promise<void> {
-    for (let slot = 0; slot < Math.max(1, slots); slot++) {
-      let workerId: string | undefined;
-      workerId = await this.#boss.work<T, unknown, typeof options>(name, options, async ([job]) => {
-        if (!job) return;
-        try {
-          await run(job);
-        } finally {
-          if (workerId) this.#boss.notifyWorker(workerId);
-        }
-      });
+    const workerIds: string[] = [];
+    const count = Math.max(1, slots);
+    for (let slot = 0; slot < count; slot++) {
+      const slotOptions =
+        slot === 0
+          ? options
+          : {
+              ...options,
+              pollingIntervalSeconds: Math.max(SIBLING_POLL_SECONDS, options.pollingIntervalSeconds),
+              notifyPollingIntervalSeconds: Math.max(
+                SIBLING_POLL_SECONDS,
+                options.notifyPollingIntervalSeconds,
+              ),
+            };
+      workerIds.push(
+        await this.#boss.work<T, unknown, typeof options>(name, slotOptions, async ([job]) => {
+          if (!job) return;
+          const next = workerIds[slot + 1];
+          if (next) this.#boss.notifyWorker(next);
+          try {
+            await run(job);
+          } finally {
+            this.#boss.notifyWorker(workerIds[slot]!);
+          }
+        }),
+      );
     }
   }
 

@@ -8,7 +8,8 @@
  * (else PGlite). The baseline is @slack/bolt's ExpressReceiver with `ack()` listeners, in its own
  * process. The load is closed-loop from this process (undici, exactly N connections, N workers
  * each sending the next request when the previous one was answered), warm-up first, then the
- * measured window; baseline and service alternate (baseline 50, service 50, baseline 200, ...).
+ * measured window; baseline and service alternate (round 1: baseline 50, service 50, baseline
+ * 200, ...; round 2: service 50, baseline 50, ...).
  *
  * What is pressed:
  *  - slash command: `/cloudpi status` by a workspace admin: the service acks, then builds the
@@ -37,8 +38,9 @@
  *
  * Environment: BENCH_LOAD_SECONDS (measured window per run, default 5), BENCH_WARMUP_SECONDS
  * (default 1), BENCH_ACK_CONNECTIONS (default "50,200"), BENCH_ACK_KINDS (default
- * "slash,button"), BENCH_ACK_ROUNDS (default 2: each round measures every row once, baseline then
- * service; a row pools its rounds).
+ * "slash,button"), BENCH_ACK_ROUNDS (default 3: each round measures every row once, baseline and
+ * service, the baseline first in odd rounds and the service first in even ones; a row pools its
+ * rounds).
  *
  * Standalone: npm run build && node dist/test/bench/ack.js
  */
@@ -435,7 +437,7 @@ export const ackSection: Section = async (ctx: SectionContext): Promise<SectionR
   const windowMs = numberFromEnv('BENCH_LOAD_SECONDS', 5, 0.5) * 1000;
   const warmupMs = numberFromEnv('BENCH_WARMUP_SECONDS', 1, 0) * 1000;
   const connectionCounts = connectionsFromEnv();
-  const rounds = numberFromEnv('BENCH_ACK_ROUNDS', 2, 1);
+  const rounds = numberFromEnv('BENCH_ACK_ROUNDS', 3, 1);
   const kinds = kindsFromEnv();
   if (!Number.isInteger(rounds)) throw new BenchFailure('BENCH_ACK_ROUNDS must be a whole number');
 
@@ -561,8 +563,9 @@ export const ackSection: Section = async (ctx: SectionContext): Promise<SectionR
       return { result, unanswered };
     };
 
-    // Rounds alternate baseline and service on every (kind, connections); a row pools its rounds,
-    // so that a burst of other work on the machine does not land on one side only.
+    // Rounds alternate baseline and service on every (kind, connections), in turn first; a row
+    // pools its rounds, so that a burst of other work on the machine, or whatever runs first after
+    // the previous row, does not land on one side only.
     type Key = `${Kind} ${number}`;
     const runs = new Map<Key, { baseline: LoadResult[]; service: LoadResult[]; unanswered: number }>();
     const bodies = {
@@ -576,10 +579,13 @@ export const ackSection: Section = async (ctx: SectionContext): Promise<SectionR
           const key: Key = `${kind} ${connections}`;
           const entry = runs.get(key) ?? { baseline: [], service: [], unanswered: 0 };
           runs.set(key, entry);
-          entry.baseline.push((await measure(kind, connections, 'baseline', bodies[kind])).result);
-          const measured = await measure(kind, connections, 'service', bodies[kind]);
-          entry.service.push(measured.result);
-          entry.unanswered += measured.unanswered;
+          // Odd rounds measure the baseline first, even rounds the service first.
+          const order = round % 2 === 1 ? (['baseline', 'service'] as const) : (['service', 'baseline'] as const);
+          for (const side of order) {
+            const measured = await measure(kind, connections, side, bodies[kind]);
+            entry[side].push(measured.result);
+            entry.unanswered += measured.unanswered;
+          }
         }
       }
     }

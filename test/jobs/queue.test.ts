@@ -185,6 +185,34 @@ describeEachDatabase('job queue', (kind) => {
     }
   });
 
+  it('jobs that come due later (no NOTIFY) are taken up by every slot, not by the first alone', async () => {
+    const delayed = defineJob({ name: 'test.due-later', schema: z.object({ i: z.number() }) });
+    let runningNow = 0;
+    let most = 0;
+    let release!: () => void;
+    const allRunning = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    await queue.work(
+      delayed,
+      async () => {
+        runningNow++;
+        most = Math.max(most, runningNow);
+        if (runningNow === 3) release();
+        // Each job holds its slot until three run at once (or 20 s): only the first slot polls
+        // often, so the other two must be woken by a slot that found a job.
+        await Promise.race([allRunning, sleep(20_000)]);
+        runningNow--;
+      },
+      { concurrency: 3 },
+    );
+    await sleep(1_500); // every slot's first fetch found nothing
+    for (const i of [1, 2, 3]) await queue.send(delayed, { i }, { startAfterSeconds: 2 });
+    const started = Date.now();
+    await waitFor(() => most === 3 || undefined, 25_000);
+    expect(Date.now() - started).toBeLessThan(15_000);
+  });
+
   it('names dead-letter queues after their source', () => {
     expect(deadLetterQueueOf('tickets.create')).toBe('tickets.create.dead');
   });

@@ -505,5 +505,45 @@ describe('Slack app (one workspace)', () => {
         await running.service.repositories.tenants.findByExternalId('slack', 'T0ELSEWHERE'),
       ).toBeUndefined();
     });
+
+    it('leaves a submission or a press no CloudPi handler knows unacknowledged (404 after 3 s)', async () => {
+      const strangeView = {
+        type: 'modal',
+        callback_id: 'someone.else',
+        title: { type: 'plain_text', text: 'Other' },
+        blocks: [],
+      };
+      const [submission, press] = await Promise.all([
+        postSlackInteraction(
+          base(),
+          SIGNING_SECRET,
+          viewSubmissionPayload({ teamId: slack.teamId, userId: 'U0ADMIN', view: strangeView, values: {} }),
+        ),
+        postSlackInteraction(
+          base(),
+          SIGNING_SECRET,
+          blockActionsPayload({
+            teamId: slack.teamId,
+            userId: 'U0ADMIN',
+            actionId: 'someone_else.button',
+            triggerId: slack.issueTriggerId('U0ADMIN'),
+          }),
+        ),
+      ]);
+      expect(submission.status).toBe(404);
+      expect(press.status).toBe(404);
+      // A CloudPi view id with a callback of its own is handled (acknowledged at once).
+      const known = await postSlackInteraction(
+        base(),
+        SIGNING_SECRET,
+        viewSubmissionPayload({
+          teamId: slack.teamId,
+          userId: 'U0ADMIN',
+          view: { ...strangeView, callback_id: 'cloudpi.confirm' },
+          values: {},
+        }),
+      );
+      expect(known.status).toBe(200);
+    }, 20_000);
   });
 });

@@ -425,14 +425,11 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
   return {
     mode: config.mode,
     mount(server: Express) {
-      server.post(
-        EVENTS_PATH,
-        (_req, _res, next) => {
-          followUps.noteRequest();
-          next();
-        },
-        requestTimestampGuard(options.now),
-      );
+      const timestampGuard = requestTimestampGuard(options.now);
+      server.post(EVENTS_PATH, (req, res, next) => {
+        followUps.noteRequest();
+        timestampGuard(req, res, next);
+      });
       server.use(router);
     },
     async refreshHomes(tenantId: string) {

@@ -4,7 +4,20 @@
  * installation's end (app_uninstalled, tokens_revoked). Every handler acknowledges first and works
  * after; the core (ChatCommands) decides, this file only transports and renders.
  */
-import type { App, Context, RespondFn, ViewOutput, webApi } from '@slack/bolt';
+import type {
+  AllMiddlewareArgs,
+  App,
+  BlockAction,
+  Context,
+  RespondFn,
+  SlackActionMiddlewareArgs,
+  SlackCommandMiddlewareArgs,
+  SlackEventMiddlewareArgs,
+  SlackViewMiddlewareArgs,
+  ViewOutput,
+  ViewSubmitAction,
+  webApi,
+} from '@slack/bolt';
 import type { Actor, ChatCommands, Reply } from '../../../src/commands/chat-commands.js';
 import { mayOpenForm, parseCommand } from '../../../src/commands/grammar.js';
 import type { ActionName, NoticeView, SettingsKind, View } from '../../../src/commands/views.js';
@@ -32,6 +45,15 @@ import {
 } from './render.js';
 
 type WebClient = webApi.WebClient;
+type CommandArgs = SlackCommandMiddlewareArgs & AllMiddlewareArgs;
+type ViewArgs = SlackViewMiddlewareArgs<ViewSubmitAction> & AllMiddlewareArgs;
+type BlockActionArgs = SlackActionMiddlewareArgs<BlockAction> & AllMiddlewareArgs;
+type EventArgs<T extends string> = SlackEventMiddlewareArgs<T> & AllMiddlewareArgs;
+
+/** A pattern matching exactly these strings. */
+function oneOf(values: readonly string[]): RegExp {
+  return new RegExp(`^(?:${values.map((v) => v.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})$`);
+}
 
 export interface SlackHandlerDeps {
   readonly chat: ChatCommands;
@@ -345,25 +367,12 @@ export function registerHandlers(app: App, deps: SlackHandlerDeps): SlackHandler
     }
   }
 
-  // Every listener runs to its end before the service closes the database under it.
-  const running = new Set<Promise<unknown>>();
-  app.use(async ({ next }) => {
-    const work = next();
-    running.add(work);
-    try {
-      await work;
-    } finally {
-      running.delete(work);
-    }
-  });
-
   app.error(async (error) => {
     log.error({ err: error, code: (error as { code?: string }).code }, 'Slack listener failed');
   });
 
   // ---- /cloudpi ---------------------------------------------------------------------------
-  // Any command name: the app has one, and an admin may have renamed it in the manifest.
-  app.command(/^\/.+/, async ({ command, ack, client, context, respond }) => {
+  const onCommand = async ({ command, ack, client, context, respond }: CommandArgs) => {
     await ack();
     // What the answer needs, and no more: under load it may wait (see below), and thousands of
     // waiting answers should not keep thousands of request bodies and Bolt contexts alive.
@@ -399,10 +408,10 @@ export function registerHandlers(app: App, deps: SlackHandlerDeps): SlackHandler
     // let the acknowledgements behind them go first when the service is saturated.
     if (deps.followUps && !mayOpenForm(parsed)) deps.followUps.run(answer);
     else await answer();
-  });
+  };
 
   // ---- Connection form -------------------------------------------------------------------
-  app.view(CALLBACK.integration, async ({ ack, body, view, client, context }) => {
+  const onIntegrationSubmit = async ({ ack, body, view, client, context }: ViewArgs) => {
     const meta = decodeMeta(view.private_metadata);
     const provider = meta.provider;
     if (!provider) {
@@ -442,10 +451,10 @@ export function registerHandlers(app: App, deps: SlackHandlerDeps): SlackHandler
     }
     await client.views.update({ view_id: view.id, view: renderModal(content, meta) });
     await republish(client, actor);
-  });
+  };
 
   // ---- Routing form ----------------------------------------------------------------------
-  app.view(CALLBACK.configure, async ({ ack, body, view, client, context }) => {
+  const onConfigureSubmit = async ({ ack, body, view, client, context }: ViewArgs) => {
     const meta = decodeMeta(view.private_metadata);
     const provider = meta.provider;
     if (!provider || provider === 'sso' || provider === 'smtp') {
@@ -491,44 +500,41 @@ export function registerHandlers(app: App, deps: SlackHandlerDeps): SlackHandler
     }
     await client.views.update({ view_id: view.id, view: renderModal(content, meta) });
     await republish(client, actor);
-  });
+  };
 
   // A new project or type changes the routing form's other fields: rebuild it for the choice.
-  app.action(
-    { type: 'block_actions', callback_id: CALLBACK.configure },
-    async ({ ack, body, action, client, context }) => {
-      await ack();
-      const view = body.view;
-      const provider = decodeMeta(view?.private_metadata).provider;
-      if (!view || !provider || provider === 'sso' || provider === 'smtp') return;
-      const values = readValues(view.state.values);
-      const changed = action as { block_id?: string; selected_option?: { value?: string } | null };
-      if (changed.block_id && changed.selected_option?.value)
-        values[changed.block_id] = changed.selected_option.value;
-      try {
-        const actor = await actorOf(client, context, body.user.id);
-        const form = await chat.configureForm(
-          actor,
-          provider,
-          {},
-          {
-            ...(values.project ? { project: values.project } : {}),
-            ...(values.ticketType ? { ticketType: values.ticketType } : {}),
-          },
-        );
-        await client.views.update({
-          view_id: view.id,
-          hash: view.hash,
-          view: renderModal(form, decodeMeta(view.private_metadata)),
-        });
-      } catch (error) {
-        log.warn({ err: error, provider }, 'routing form could not be rebuilt');
-      }
-    },
-  );
+  const onRoutingChoice = async ({ ack, body, action, client, context }: BlockActionArgs) => {
+    await ack();
+    const view = body.view;
+    const provider = decodeMeta(view?.private_metadata).provider;
+    if (!view || !provider || provider === 'sso' || provider === 'smtp') return;
+    const values = readValues(view.state.values);
+    const changed = action as { block_id?: string; selected_option?: { value?: string } | null };
+    if (changed.block_id && changed.selected_option?.value)
+      values[changed.block_id] = changed.selected_option.value;
+    try {
+      const actor = await actorOf(client, context, body.user.id);
+      const form = await chat.configureForm(
+        actor,
+        provider,
+        {},
+        {
+          ...(values.project ? { project: values.project } : {}),
+          ...(values.ticketType ? { ticketType: values.ticketType } : {}),
+        },
+      );
+      await client.views.update({
+        view_id: view.id,
+        hash: view.hash,
+        view: renderModal(form, decodeMeta(view.private_metadata)),
+      });
+    } catch (error) {
+      log.warn({ err: error, provider }, 'routing form could not be rebuilt');
+    }
+  };
 
   // ---- Subscribe form ----------------------------------------------------------------------
-  app.view(CALLBACK.subscribe, async ({ ack, body, view, client, context }) => {
+  const onSubscribeSubmit = async ({ ack, body, view, client, context }: ViewArgs) => {
     const meta = decodeMeta(view.private_metadata);
     if (!meta.channel) {
       await ack();
@@ -553,10 +559,10 @@ export function registerHandlers(app: App, deps: SlackHandlerDeps): SlackHandler
       );
     }
     await ack({ response_action: 'update', view: renderModal(content, meta) });
-  });
+  };
 
   // ---- Disconnect confirmation -----------------------------------------------------------
-  app.view(CALLBACK.confirm, async ({ ack, body, view, client, context }) => {
+  const onConfirmSubmit = async ({ ack, body, view, client, context }: ViewArgs) => {
     const meta = decodeMeta(view.private_metadata);
     if (!meta.provider) {
       await ack();
@@ -567,118 +573,112 @@ export function registerHandlers(app: App, deps: SlackHandlerDeps): SlackHandler
     const content = reply.type === 'message' ? reply.view : notice('info', 'Nothing to do.');
     await ack({ response_action: 'update', view: renderModal(content, meta) });
     await republish(client, actor);
-  });
+  };
 
   // ---- Buttons (App Home, modals, ephemeral messages) ------------------------------------
-  app.action(
-    { type: 'block_actions', action_id: ACTION_ID_PATTERN },
-    async ({ ack, body, action, client, context, respond }) => {
-      await ack();
-      const parsed = parseActionId((action as { action_id: string }).action_id);
-      if (!parsed) return;
-      const container = body.view;
-      const surface: Surface =
-        container?.type === 'modal'
-          ? { kind: 'modal', viewId: container.id }
-          : container?.type === 'home'
-            ? { kind: 'home' }
-            : { kind: 'new' };
-      const target: Target = {
-        client,
-        user: body.user.id,
-        triggerId: body.trigger_id,
-        channel: body.channel?.id ?? decodeMeta(container?.private_metadata).channel,
-        respond: body.response_url ? respond : undefined,
-      };
-      try {
-        const actor = await actorOf(client, context, body.user.id);
-        if (parsed.action === 'unsubscribe') {
-          const id = (action as { value?: string }).value ?? '';
-          const outcome = await chat.unsubscribe(actor, id);
-          await ephemeral(
-            target,
-            target.channel && outcome.tone === 'success'
-              ? await chat.subscriptions(actor, target.channel, outcome)
-              : outcome,
-          );
-          return;
-        }
-        const provider: SettingsKind | undefined =
-          parsed.provider ?? decodeMeta(container?.private_metadata).provider;
-        if (parsed.action === 'refresh' || !provider) {
-          if (surface.kind === 'home') await republish(client, actor);
-          else await ephemeral(target, await chat.statusBoard(actor));
-          return;
-        }
-        const reply = await chat.act(actor, parsed.action, provider);
-        await deliver(reply, actor, target, surface);
-        if (CHANGING.has(parsed.action)) await republish(client, actor);
-      } catch (error) {
-        log.error({ err: error, action: parsed.action }, 'button press failed');
+  const onButton = async ({ ack, body, action, client, context, respond }: BlockActionArgs) => {
+    await ack();
+    const parsed = parseActionId((action as { action_id: string }).action_id);
+    if (!parsed) return;
+    const container = body.view;
+    const surface: Surface =
+      container?.type === 'modal'
+        ? { kind: 'modal', viewId: container.id }
+        : container?.type === 'home'
+          ? { kind: 'home' }
+          : { kind: 'new' };
+    const target: Target = {
+      client,
+      user: body.user.id,
+      triggerId: body.trigger_id,
+      channel: body.channel?.id ?? decodeMeta(container?.private_metadata).channel,
+      respond: body.response_url ? respond : undefined,
+    };
+    try {
+      const actor = await actorOf(client, context, body.user.id);
+      if (parsed.action === 'unsubscribe') {
+        const id = (action as { value?: string }).value ?? '';
+        const outcome = await chat.unsubscribe(actor, id);
+        await ephemeral(
+          target,
+          target.channel && outcome.tone === 'success'
+            ? await chat.subscriptions(actor, target.channel, outcome)
+            : outcome,
+        );
+        return;
       }
-    },
-  );
+      const provider: SettingsKind | undefined =
+        parsed.provider ?? decodeMeta(container?.private_metadata).provider;
+      if (parsed.action === 'refresh' || !provider) {
+        if (surface.kind === 'home') await republish(client, actor);
+        else await ephemeral(target, await chat.statusBoard(actor));
+        return;
+      }
+      const reply = await chat.act(actor, parsed.action, provider);
+      await deliver(reply, actor, target, surface);
+      if (CHANGING.has(parsed.action)) await republish(client, actor);
+    } catch (error) {
+      log.error({ err: error, action: parsed.action }, 'button press failed');
+    }
+  };
 
   // ---- Recommendation cards (anyone in the channel may create the ticket) -------------------
-  app.action(
-    { type: 'block_actions', action_id: CARD_ACTION_PATTERN },
-    async ({ ack: slackAck, body, action, client, context }) => {
-      // Acknowledged once the press is recorded (a few milliseconds: the ticket claim and its
-      // job, committed), not before: Slack does not redeliver an acknowledged press, so a replica
-      // dying in between must not have said yes. Slack's redelivery of an unacknowledged one
-      // claims the same ticket (idempotent).
-      let acked = false;
-      const ack = async () => {
-        if (acked) return;
-        acked = true;
-        await slackAck();
+  const onCardButton = async ({ ack: slackAck, body, action, client, context }: BlockActionArgs) => {
+    // Acknowledged once the press is recorded (a few milliseconds: the ticket claim and its
+    // job, committed), not before: Slack does not redeliver an acknowledged press, so a replica
+    // dying in between must not have said yes. Slack's redelivery of an unacknowledged one
+    // claims the same ticket (idempotent).
+    let acked = false;
+    const ack = async () => {
+      if (acked) return;
+      acked = true;
+      await slackAck();
+    };
+    const cards = deps.cards;
+    const raw = action as { action_id: string; value?: string };
+    const parsed = parseCardAction(raw.action_id, raw.value);
+    const channel = body.channel?.id;
+    if (!cards || !parsed || !channel) return ack();
+    let cardAction: CardAction;
+    if (parsed.action === 'dismiss')
+      cardAction = { kind: 'dismiss', recommendationId: parsed.recommendationId };
+    else if (parsed.provider && isProviderKind(parsed.provider))
+      cardAction = {
+        kind: parsed.action,
+        recommendationId: parsed.recommendationId,
+        provider: parsed.provider,
       };
-      const cards = deps.cards;
-      const raw = action as { action_id: string; value?: string };
-      const parsed = parseCardAction(raw.action_id, raw.value);
-      const channel = body.channel?.id;
-      if (!cards || !parsed || !channel) return ack();
-      let cardAction: CardAction;
-      if (parsed.action === 'dismiss')
-        cardAction = { kind: 'dismiss', recommendationId: parsed.recommendationId };
-      else if (parsed.provider && isProviderKind(parsed.provider))
-        cardAction = {
-          kind: parsed.action,
-          recommendationId: parsed.recommendationId,
-          provider: parsed.provider,
-        };
-      else return ack();
-      try {
-        const { tenantId } = await tenantIdOf(context);
-        const problem = await cards.act(
-          tenantId,
-          SLACK_PLATFORM,
+    else return ack();
+    try {
+      const { tenantId } = await tenantIdOf(context);
+      const problem = await cards.act(
+        tenantId,
+        SLACK_PLATFORM,
+        channel,
+        `slack:${body.user.id}`,
+        cardAction,
+        { onRecorded: ack },
+      );
+      if (problem)
+        await client.chat.postEphemeral({
           channel,
-          `slack:${body.user.id}`,
-          cardAction,
-          { onRecorded: ack },
-        );
-        if (problem)
-          await client.chat.postEphemeral({
-            channel,
-            user: body.user.id,
-            text: cut(escapeMrkdwn(problem), 3000),
-          });
-      } catch (error) {
-        log.error({ err: error, action: parsed.action }, 'card button press failed');
-      } finally {
-        await ack();
-      }
-    },
-  );
+          user: body.user.id,
+          text: cut(escapeMrkdwn(problem), 3000),
+        });
+    } catch (error) {
+      log.error({ err: error, action: parsed.action }, 'card button press failed');
+    } finally {
+      await ack();
+    }
+  };
 
   // ---- App Home --------------------------------------------------------------------------
-  app.event('app_home_opened', async ({ event, client, context }) => {
+  const onHomeOpened = async ({ event, client, context }: EventArgs<'app_home_opened'>) => {
     if (event.tab !== 'home') return;
     const actor = await actorOf(client, context, event.user);
     rememberHomeViewer(actor);
     await publishHome(client, actor);
-  });
+  };
 
   // ---- End of an installation ------------------------------------------------------------
   async function forgetInstallation(context: Context, reason: string): Promise<void> {
@@ -700,13 +700,65 @@ export function registerHandlers(app: App, deps: SlackHandlerDeps): SlackHandler
     log.info({ workspace: key, reason, removed }, 'Slack installation deleted');
   }
 
-  app.event('app_uninstalled', async ({ context }) => {
+  const onUninstalled = async ({ context }: EventArgs<'app_uninstalled'>) => {
     await forgetInstallation(context, 'app_uninstalled');
-  });
+  };
 
-  app.event('tokens_revoked', async ({ event, context }) => {
+  const onTokensRevoked = async ({ event, context }: EventArgs<'tokens_revoked'>) => {
     // The bot token is the installation; user tokens are not stored (the app asks for none).
     if ((event.tokens.bot ?? []).length > 0) await forgetInstallation(context, 'tokens_revoked');
+  };
+
+  // ---- Listeners -------------------------------------------------------------------------
+  // One Bolt listener per kind of request, which picks the handler. Bolt runs the middleware
+  // chain of every registered listener for every request, each with its own copy of the
+  // arguments, whether or not it matches: with eleven listeners that was a sixth of what a button
+  // press allocated. Each handler runs to its end before the service closes the database under it
+  // (drain).
+  const running = new Set<Promise<unknown>>();
+  async function tracked(work: Promise<unknown>): Promise<void> {
+    running.add(work);
+    try {
+      await work;
+    } finally {
+      running.delete(work);
+    }
+  }
+
+  // Any command name: the app has one, and an admin may have renamed it in the manifest.
+  app.command(/^\/.+/, (args) => tracked(onCommand(args)));
+
+  const submissions = new Map<string, (args: ViewArgs) => Promise<void>>([
+    [CALLBACK.integration, onIntegrationSubmit],
+    [CALLBACK.configure, onConfigureSubmit],
+    [CALLBACK.subscribe, onSubscribeSubmit],
+    [CALLBACK.confirm, onConfirmSubmit],
+  ]);
+  // A submission of another view matches no listener: Bolt answers it as unhandled.
+  app.view<ViewSubmitAction>(
+    { type: 'view_submission', callback_id: oneOf([...submissions.keys()]) },
+    (args) => tracked(submissions.get(args.view.callback_id)?.(args) ?? Promise.resolve()),
+  );
+
+  // A press may concern more than one handler (a button inside the routing form); each that
+  // matches runs, as separate listeners did. A press none matches stays unacknowledged.
+  app.action({ type: 'block_actions' }, (args) => {
+    const actionId = (args.action as { action_id?: string }).action_id ?? '';
+    const callbackId = args.body.view?.callback_id ?? (args.body as { callback_id?: string }).callback_id;
+    const handlers: ((a: BlockActionArgs) => Promise<void>)[] = [];
+    if (callbackId === CALLBACK.configure) handlers.push(onRoutingChoice);
+    if (ACTION_ID_PATTERN.test(actionId)) handlers.push(onButton);
+    if (CARD_ACTION_PATTERN.test(actionId)) handlers.push(onCardButton);
+    return tracked(Promise.all(handlers.map((handler) => handler(args))));
+  });
+
+  app.event(/^(?:app_home_opened|app_uninstalled|tokens_revoked)$/, (args) => {
+    const event = args as unknown as EventArgs<'app_home_opened' | 'app_uninstalled' | 'tokens_revoked'>;
+    if (event.event.type === 'app_home_opened')
+      return tracked(onHomeOpened(event as EventArgs<'app_home_opened'>));
+    if (event.event.type === 'app_uninstalled')
+      return tracked(onUninstalled(event as EventArgs<'app_uninstalled'>));
+    return tracked(onTokensRevoked(event as EventArgs<'tokens_revoked'>));
   });
 
   return {
