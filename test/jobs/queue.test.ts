@@ -266,14 +266,16 @@ describeEachDatabase('job queue retry policy from the configuration', (kind) => 
     await first.send(outbound, {});
     await first.send(inner, {});
     await first.stop(1_000);
+    const withOperatorPolicy = () =>
+      new JobQueue({
+        handle: store.handle,
+        logger: memoryLogger('fatal').logger,
+        metrics: createMetrics({ defaultMetrics: false }),
+        outboundRetry: { retryLimit: 2, retryDelaySeconds: 1, retryDelayMaxSeconds: 3 },
+        heartbeatSeconds: 15,
+      });
     // Restarted with an operator policy: the existing queue takes it.
-    queue = new JobQueue({
-      handle: store.handle,
-      logger: memoryLogger('fatal').logger,
-      metrics: createMetrics({ defaultMetrics: false }),
-      outboundRetry: { retryLimit: 2, retryDelaySeconds: 1, retryDelayMaxSeconds: 3 },
-      heartbeatSeconds: 15,
-    });
+    queue = withOperatorPolicy();
     await queue.start();
     await queue.send(outbound, {});
     await queue.send(inner, {});
@@ -281,5 +283,14 @@ describeEachDatabase('job queue retry policy from the configuration', (kind) => 
     const inn = await queue.boss.getQueue('test.inner');
     expect(out).toMatchObject({ retryLimit: 2, retryDelay: 1, retryDelayMax: 3, heartbeatSeconds: 15 });
     expect(inn).toMatchObject({ retryLimit: 8, retryDelay: 2, heartbeatSeconds: 15 });
+    await queue.stop(1_000);
+
+    // Started again with the same policy: the queues already say so and are not written again.
+    queue = withOperatorPolicy();
+    await queue.start();
+    await queue.send(outbound, {});
+    const again = await queue.boss.getQueue('test.outbound');
+    expect(again).toMatchObject({ retryLimit: 2, retryDelay: 1, retryDelayMax: 3, heartbeatSeconds: 15 });
+    expect(again?.updatedOn).toEqual(out?.updatedOn);
   });
 });
