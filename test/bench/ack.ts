@@ -580,7 +580,8 @@ export const ackSection: Section = async (ctx: SectionContext): Promise<SectionR
           const entry = runs.get(key) ?? { baseline: [], service: [], unanswered: 0 };
           runs.set(key, entry);
           // Odd rounds measure the baseline first, even rounds the service first.
-          const order = round % 2 === 1 ? (['baseline', 'service'] as const) : (['service', 'baseline'] as const);
+          const order =
+            round % 2 === 1 ? (['baseline', 'service'] as const) : (['service', 'baseline'] as const);
           for (const side of order) {
             const measured = await measure(kind, connections, side, bodies[kind]);
             entry[side].push(measured.result);
