@@ -13,6 +13,15 @@ export type Database = PgDatabase<PgQueryResultHKT, typeof schema>;
 
 export type DatabaseTarget = AppConfig['database'];
 
+/**
+ * The rows of `db.execute(query)` on either driver (postgres.js answers an array of rows, PGlite
+ * `{ rows }`), for raw statements run on a transaction, where no DatabaseHandle is at hand.
+ */
+export async function executeRows<T>(db: Database, query: ReturnType<typeof sql>): Promise<T[]> {
+  const result = (await db.execute(query)) as unknown;
+  return Array.isArray(result) ? [...(result as T[])] : ((result as { rows: T[] }).rows ?? []);
+}
+
 export interface DatabaseHandle {
   readonly kind: 'pglite' | 'postgres';
   readonly db: Database;

@@ -111,12 +111,18 @@ export const fanoutSection: Section = async (ctx) => {
   let accepted = 0;
   let firstAt = 0;
   let lastAt = 0;
+  /** When each channel's posts were accepted: the pace per channel against the limit's. */
+  const postedAt = new Map<string, number[]>();
   const off = slack.onCall((call) => {
     if (call.method !== 'chat.postMessage' || call.status !== 200 || call.error) return;
-    if (!wanted.has(String(call.body.channel))) return;
+    const channel = String(call.body.channel);
+    if (!wanted.has(channel)) return;
     accepted += 1;
     lastAt = performance.now();
     firstAt ||= lastAt;
+    const times = postedAt.get(channel) ?? [];
+    times.push(lastAt);
+    postedAt.set(channel, times);
   });
   let ingestedAt = 0;
 
@@ -209,6 +215,12 @@ export const fanoutSection: Section = async (ctx) => {
   ctx.log(
     `  ingest answered after ${seconds(ingestedAt - startedAt)}; first card at ${seconds(firstAt - startedAt)}; first to last card ${seconds(lastAt - firstAt)}`,
   );
+  const channelFirsts = [...postedAt.values()].map((t) => t[0]! - startedAt);
+  const channelSpans = [...postedAt.values()].map((t) => t[t.length - 1]! - t[0]!);
+  if (channelFirsts.length > 0)
+    ctx.log(
+      `  each channel's first card at ${seconds(Math.min(...channelFirsts))}–${seconds(Math.max(...channelFirsts))}; its first to its last card ${seconds(Math.min(...channelSpans))}–${seconds(Math.max(...channelSpans))} (the limit's floor from the first: ${seconds(floorMs)})`,
+    );
   if (transactions !== undefined)
     ctx.log(
       `  PostgreSQL transactions in the database, set-up to end: ${transactions} (${(transactions / total).toFixed(1)} per card)`,

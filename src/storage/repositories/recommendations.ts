@@ -13,6 +13,12 @@ export interface RecommendationInput {
   payload: Record<string, unknown>;
 }
 
+/** recordCardPosted's statement, prepared once per database (or transaction) it runs on. */
+const recordCardPostedStatements = new WeakMap<
+  Database,
+  { execute(values: Record<string, unknown>): Promise<unknown> }
+>();
+
 /** Recommendations with the cards that show them and the tickets created for them. */
 export class RecommendationRepository {
   constructor(private readonly db: Database) {}
@@ -58,11 +64,16 @@ export class RecommendationRepository {
     externalIds: readonly string[],
   ): Promise<RecommendationRow[]> {
     if (externalIds.length === 0) return [];
+    // The ids as one jsonb parameter: an ingest request reads up to 500 of them, and a list of
+    // 500 parameters costs the query builder and the driver more than the query itself.
     return this.db
       .select()
       .from(recommendations)
       .where(
-        and(eq(recommendations.tenantId, tenantId), inArray(recommendations.externalId, [...externalIds])),
+        and(
+          eq(recommendations.tenantId, tenantId),
+          sql`${recommendations.externalId} in (select jsonb_array_elements_text(${JSON.stringify(externalIds)}::jsonb))`,
+        ),
       );
   }
 
@@ -121,7 +132,9 @@ export class RecommendationRepository {
 
   /**
    * A card was posted in the channel: records it with its message reference in one statement
-   * (its row is created here unless an earlier attempt left one).
+   * (its row is created here unless an earlier attempt left one). The statement is built once per
+   * database (a prepared query with placeholders): a fan-out runs it once per card, and building
+   * it anew took the query builder about 0.2 ms each time.
    */
   async recordCardPosted(
     tenantId: string,
@@ -130,14 +143,30 @@ export class RecommendationRepository {
     channelId: string,
     messageRef: string,
   ): Promise<void> {
-    const now = new Date();
-    await this.db
-      .insert(cards)
-      .values({ tenantId, recommendationId, platform, channelId, messageRef, state: 'posted' })
-      .onConflictDoUpdate({
-        target: [cards.recommendationId, cards.platform, cards.channelId],
-        set: { messageRef, state: 'posted', updatedAt: now },
-      });
+    let statement = recordCardPostedStatements.get(this.db);
+    if (!statement) {
+      statement = this.db
+        .insert(cards)
+        .values({
+          tenantId: sql.placeholder('tenantId'),
+          recommendationId: sql.placeholder('recommendationId'),
+          platform: sql.placeholder('platform'),
+          channelId: sql.placeholder('channelId'),
+          messageRef: sql.placeholder('messageRef'),
+          state: 'posted',
+        })
+        .onConflictDoUpdate({
+          target: [cards.recommendationId, cards.platform, cards.channelId],
+          set: {
+            messageRef: sql`excluded.${sql.identifier(cards.messageRef.name)}`,
+            state: 'posted',
+            updatedAt: sql`now()`,
+          },
+        })
+        .prepare('cards_record_posted');
+      recordCardPostedStatements.set(this.db, statement);
+    }
+    await statement.execute({ tenantId, recommendationId, platform, channelId, messageRef });
   }
 
   async markCardPosted(tenantId: string, cardId: string, messageRef: string): Promise<void> {
