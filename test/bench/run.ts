@@ -480,6 +480,7 @@ async function main(): Promise<number> {
     for (const section of SECTIONS) {
       if (!selected.has(section.id)) continue;
       process.stdout.write(`\n${section.title}:\n`);
+      settleBenchProcess(section.id);
       sectionRows.push(...(await section.run(sectionContext)));
     }
     finished = true;
@@ -498,6 +499,26 @@ async function main(): Promise<number> {
   } finally {
     await runCleanups();
   }
+}
+
+/**
+ * Before each section: the fakes and load generators of a section run in this process, so what
+ * the earlier sections left on its heap (hundreds of thousands of latency samples, request
+ * bodies) would be collected in the middle of the next section's measurement, as a pause of the
+ * fakes that the service would be charged for. A full collection here (the bench script runs
+ * node with --expose-gc) leaves each section a clean heap; the heap before and after is logged.
+ */
+function settleBenchProcess(sectionId: string): void {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  const before = process.memoryUsage().heapUsed;
+  gc?.();
+  const after = process.memoryUsage().heapUsed;
+  const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+  process.stdout.write(
+    gc
+      ? `(bench process heap before ${sectionId}: ${mb(before)}, ${mb(after)} after a full collection)\n`
+      : `(bench process heap before ${sectionId}: ${mb(before)}; run node with --expose-gc to collect it first)\n`,
+  );
 }
 
 process.exitCode = await main();
