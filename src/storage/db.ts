@@ -15,7 +15,7 @@ export type DatabaseTarget = AppConfig['database'];
 
 /**
  * The rows of `db.execute(query)` on either driver (postgres.js answers an array of rows, PGlite
- * `{ rows }`), for raw statements run on a transaction, where no DatabaseHandle is at hand.
+ * `{ rows }`); DatabaseHandle.rows, and raw statements run on a transaction.
  */
 export async function executeRows<T>(db: Database, query: ReturnType<typeof sql>): Promise<T[]> {
   const result = (await db.execute(query)) as unknown;
@@ -77,9 +77,8 @@ async function openPglite(dataDir: string): Promise<DatabaseHandle> {
     db,
     pglite: client,
     url: undefined,
-    async rows<T>(query: ReturnType<typeof sql>) {
-      const result = (await db.execute(query)) as unknown as { rows: T[] };
-      return result.rows;
+    rows<T>(query: ReturnType<typeof sql>) {
+      return executeRows<T>(db, query);
     },
     async ping() {
       if (closed || client.closed)
@@ -112,8 +111,8 @@ async function openPostgres(url: string, options: OpenDatabaseOptions): Promise<
     db,
     pglite: undefined,
     url,
-    async rows<T>(query: ReturnType<typeof sql>) {
-      return [...((await db.execute(query)) as unknown as T[])];
+    rows<T>(query: ReturnType<typeof sql>) {
+      return executeRows<T>(db, query);
     },
     async ping() {
       await client`select 1`;
